@@ -1,0 +1,55 @@
+"""A PyTorch model-debugging challenge sandbox.
+
+The public API, shared by the CLI and notebooks. Importing it does not import torch:
+runs happen in child processes. Scripts that call :func:`verify` or :func:`run` need the
+usual ``if __name__ == "__main__":`` guard, as with any multiprocessing code.
+
+    import sandbox
+    sandbox.list_scenarios()                       # the catalog
+    scenario = sandbox.load_scenario("exploding-lr-v1")
+    result = sandbox.verify("exploding-lr-v1", overrides=["optimizer.lr=0.02"])
+    result.passed, result.to_json()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .catalog import Scenario, discover
+from .catalog import get as load_scenario
+from .errors import SandboxError
+
+if TYPE_CHECKING:
+    from .verification import EventFn, Verification
+
+__all__ = ["Scenario", "SandboxError", "list_scenarios", "load_scenario", "verify", "run"]
+__version__ = "0.1.0"
+
+
+def list_scenarios(extra_dirs: Sequence[Path] = ()) -> list[Scenario]:
+    return list(discover(extra_dirs).values())
+
+
+def verify(scenario_id: str, *, solution: bool = False, config: Path | None = None,
+           pipeline: Path | None = None, overrides: Sequence[str] = (),
+           seeds: Sequence[int] | None = None, device: str = "auto",
+           logdir: Path = Path("runs"), extra_dirs: Sequence[Path] = (),
+           on_event: EventFn | None = None) -> Verification:
+    """Verify a candidate on the scenario's seeds (or ``seeds``); see ``Verification``."""
+    from .harness import candidate
+    from .verification import verify as _verify
+
+    scenario = load_scenario(scenario_id, extra_dirs)
+    chosen = candidate.make(scenario, solution=solution, config_file=config,
+                            pipeline_file=pipeline, overrides=overrides)
+    return _verify(scenario, chosen, seeds=seeds, device=device, logdir=Path(logdir),
+                   on_event=on_event)
+
+
+def run(scenario_id: str, *, seed: int | None = None, **kwargs: object) -> Verification:
+    """One seed of a candidate, with telemetry: the scenario's first seed by default."""
+    scenario = load_scenario(scenario_id, kwargs.get("extra_dirs", ()))  # type: ignore[arg-type]
+    return verify(scenario_id, seeds=[scenario.seeds[0] if seed is None else seed],
+                  **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,195 @@
+"""Scenario discovery and metadata: the catalog.
+
+A scenario is a folder holding ``scenario.yaml`` (metadata), ``pipeline.py``,
+``config.yaml`` and ``solution/``. The catalog is built by discovery, from the bundled
+``scenarios/`` and from any folder the user names, so an interviewer can author
+scenarios without touching the package. Nothing here imports torch: ``sandbox list``
+and ``sandbox show`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _yaml
+from .errors import ScenarioFormatError, ScenarioNotFound
+
+METADATA_FILE = "scenario.yaml"
+REQUIRED_KEYS = ("id", "title", "difficulty", "tags", "brief", "symptoms", "hints",
+                 "explanation", "editable", "verify", "seeds")
+TASKS = ("classification",)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What every seed of a candidate must reach; checked by the harness, not the pipeline."""
+
+    train_loss_max: float
+    test_metric_min: float
+    val_tolerance: float
+    max_steps: int
+    time_limit_s: float = 60.0
+    memory_limit_mb: int = 3072
+    serve_batch_size: int = 32
+    max_params: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One catalog entry. ``path`` is the folder; everything else comes from its metadata."""
+
+    id: str
+    title: str
+    difficulty: int
+    tags: tuple[str, ...]
+    brief: str
+    symptoms: tuple[dict[str, str], ...]
+    hints: tuple[str, ...]
+    explanation: str
+    editable: tuple[str, ...]
+    criteria: Criteria
+    seeds: tuple[int, ...]
+    path: Path
+    task: str = "classification"
+    locked: tuple[str, ...] = ()
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def pipeline_path(self) -> Path:
+        return self.path / "pipeline.py"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.path / "solution"
+
+    @property
+    def symptom_ids(self) -> tuple[str, ...]:
+        return tuple(s["id"] for s in self.symptoms)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields ``sandbox list --json`` prints."""
+        return {"id": self.id, "title": self.title, "difficulty": self.difficulty,
+                "tags": list(self.tags), "symptoms": list(self.symptom_ids),
+                "path": str(self.path)}
+
+
+def bundled_dir() -> Path:
+    """The scenarios shipped with the package: inside an installed wheel, or the checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_bundled" / "scenarios"
+    return installed if installed.is_dir() else here.parent / "scenarios"
+
+
+def load_scenario(folder: Path) -> Scenario:
+    """Parse one scenario folder; every problem is collected into one error."""
+    folder = Path(folder).resolve()
+    meta_path = folder / METADATA_FILE
+    if not meta_path.is_file():
+        raise ScenarioNotFound(f"{folder} is not a scenario folder: it has no {METADATA_FILE}.")
+    try:
+        meta = _yaml.load_file(meta_path)
+    except Exception as exc:  # yaml.YAMLError, UnicodeDecodeError
+        raise ScenarioFormatError(f"{meta_path} is not valid YAML: {exc}") from None
+    problems = metadata_problems(meta, folder)
+    if problems:
+        raise ScenarioFormatError(f"{meta_path} has problems:\n  - " + "\n  - ".join(problems))
+    return _build(meta, folder)
+
+
+def metadata_problems(meta: Any, folder: Path) -> list[str]:
+    """Everything wrong with a scenario's metadata and files, as readable sentences."""
+    if not isinstance(meta, dict):
+        return ["the metadata must be a mapping of keys to values"]
+    problems = [f"missing key '{k}'" for k in REQUIRED_KEYS if k not in meta]
+    if meta.get("id") is not None and meta["id"] != folder.name:
+        problems.append(f"id '{meta['id']}' differs from the folder name '{folder.name}'")
+    if "-v" not in str(meta.get("id", "-v")):
+        problems.append("the id must end in a version, like 'exploding-lr-v1'")
+    if meta.get("difficulty") not in (1, 2, 3, None):
+        problems.append(f"difficulty must be 1, 2 or 3, not {meta.get('difficulty')!r}")
+    if "hints" in meta and (not isinstance(meta["hints"], list) or len(meta["hints"]) != 3):
+        problems.append("hints must be a list of exactly three progressive hints")
+    if meta.get("task", "classification") not in TASKS:
+        problems.append(f"task must be one of {', '.join(TASKS)}")
+    for name in ("pipeline.py", "config.yaml"):
+        if not (folder / name).is_file():
+            problems.append(f"the folder has no {name}")
+    solution = folder / "solution"
+    if not solution.is_dir() or not any(solution.iterdir()):
+        problems.append("the folder has no solution/ with the reference fix")
+    for key in ("symptoms", "seeds", "editable", "tags"):
+        if key in meta and not (isinstance(meta[key], list) and meta[key]):
+            problems.append(f"'{key}' must be a non-empty list")
+    for s in meta.get("symptoms") or []:
+        if not (isinstance(s, dict) and {"id", "text"} <= s.keys()):
+            problems.append("each symptom needs an 'id' and a 'text'")
+    verify = meta.get("verify")
+    if verify is not None:
+        problems += _criteria_problems(verify)
+    return problems
+
+
+def _criteria_problems(verify: Any) -> list[str]:
+    if not isinstance(verify, dict):
+        return ["'verify' must be a mapping"]
+    known = set(Criteria.__dataclass_fields__)
+    problems = [f"verify.{k} is not a known criterion (known: {', '.join(sorted(known))})"
+                for k in verify if k not in known]
+    for k in ("train_loss_max", "test_metric_min", "val_tolerance", "max_steps"):
+        if k not in verify:
+            problems.append(f"verify.{k} is required")
+    return problems
+
+
+def _build(meta: dict[str, Any], folder: Path) -> Scenario:
+    return Scenario(
+        id=meta["id"], title=meta["title"], difficulty=meta["difficulty"],
+        tags=tuple(meta["tags"]), brief=meta["brief"].strip(),
+        symptoms=tuple(meta["symptoms"]), hints=tuple(meta["hints"]),
+        explanation=meta["explanation"].strip(), editable=tuple(meta["editable"]),
+        criteria=Criteria(**meta["verify"]), seeds=tuple(meta["seeds"]), path=folder,
+        task=meta.get("task", "classification"), locked=tuple(meta.get("locked", ())),
+        bounds={k: tuple(v) for k, v in (meta.get("bounds") or {}).items()},
+        choices={k: tuple(v) for k, v in (meta.get("choices") or {}).items()},
+    )
+
+
+def discover(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, Scenario]:
+    """All scenarios, bundled first, then the user's folders; ids must be unique."""
+    found: dict[str, Scenario] = {}
+    for root in (bundled_dir(), *map(Path, extra_dirs)):
+        if not root.is_dir():
+            raise ScenarioNotFound(f"--scenarios {root}: no such folder.")
+        folders = [root] if (root / METADATA_FILE).is_file() else sorted(root.iterdir())
+        for folder in folders:
+            if not (folder / METADATA_FILE).is_file():
+                continue
+            scenario = load_scenario(folder)
+            if scenario.id in found:
+                raise ScenarioFormatError(
+                    f"scenario id '{scenario.id}' is defined twice: in "
+                    f"{found[scenario.id].path} and in {scenario.path}.")
+            found[scenario.id] = scenario
+    return found
+
+
+def get(scenario_id: str, extra_dirs: list[Path] | tuple[Path, ...] = ()) -> Scenario:
+    """Look a scenario up by id; an unknown id gets a did-you-mean."""
+    catalog = discover(extra_dirs)
+    if scenario_id in catalog:
+        return catalog[scenario_id]
+    unversioned = [s for s in catalog if s.rsplit("-v", 1)[0] == scenario_id]
+    if len(unversioned) == 1:
+        return catalog[unversioned[0]]
+    close = difflib.get_close_matches(scenario_id, list(catalog), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise ScenarioNotFound(
+        f"No scenario '{scenario_id}'.{hint} `sandbox list` shows the {len(catalog)} there are.")

@@ -1,0 +1,154 @@
+"""``sandbox check DIR``: is a scenario folder a fair challenge?
+
+Small ``check_*`` functions, each returning the problems it saw as sentences that say
+what was observed and the likely cause; one orchestrator collects them all. The static
+checks run first and need no torch; the dynamic ones run the scenario: the shipped
+pipeline must fail on every seed, the reference solution pass on every seed, and each
+documented symptom must show in the broken run's telemetry. The test suite runs the same
+functions over the whole catalog.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _yaml, config, symptoms
+from .catalog import Scenario, load_scenario
+from .errors import CandidateError, ConfigError
+from .harness import candidate
+from .telemetry import read_scalars
+from .verification import EventFn, Verification, verify
+
+MAX_DIFF_LINES = 20
+GIVEAWAYS = re.compile(r"\b(bug|buggy|todo|fixme|hack|xxx|wrong|broken)\b", re.IGNORECASE)
+
+
+@dataclass
+class CheckReport:
+    scenario: str
+    problems: list[str] = field(default_factory=list)
+    broken: Verification | None = None
+    solution: Verification | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_solution_diff(scenario: Scenario) -> list[str]:
+    """The reference fix is a focused change, not a rewrite."""
+    changed = solution_diff_lines(scenario)
+    if changed > MAX_DIFF_LINES:
+        return [f"the solution changes {changed} lines of the shipped files (at most "
+                f"{MAX_DIFF_LINES}): a reference fix should be a focused change"]
+    if changed == 0:
+        return ["the solution's files are identical to the shipped ones"]
+    return []
+
+
+def solution_diff_lines(scenario: Scenario) -> int:
+    """Lines added or removed by the solution, comments and blank lines not counted."""
+    total = 0
+    for fixed in sorted(scenario.solution_dir.iterdir()):
+        shipped = scenario.path / fixed.name
+        before = _code_lines(shipped) if shipped.is_file() else []
+        diff = difflib.unified_diff(before, _code_lines(fixed), lineterm="", n=0)
+        total += sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+    return total
+
+
+def _code_lines(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [ln for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def check_no_giveaways(scenario: Scenario) -> list[str]:
+    """Nothing in the broken files points at the bug (rustlings' TODOs are wrong here)."""
+    problems = []
+    for path in (scenario.pipeline_path, scenario.config_path):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if match := GIVEAWAYS.search(line):
+                problems.append(f"{path.name}:{number} says '{match.group(0)}', which points "
+                                "the user at the bug")
+    return problems
+
+
+def check_config_rules(scenario: Scenario) -> list[str]:
+    """Locks, bounds and choices name real keys, and the solution respects the locks."""
+    flat = config.flatten(_yaml.load_file(scenario.config_path))
+    problems = [f"locked key '{k}' is not in config.yaml" for k in scenario.locked
+                if not any(f == k or f.startswith(k + ".") for f in flat)]
+    problems += [f"bounds name '{k}', which is not in config.yaml" for k in scenario.bounds
+                 if k not in flat]
+    problems += [f"choices name '{k}', which is not in config.yaml" for k in scenario.choices
+                 if k not in flat]
+    if "data" not in _yaml.load_file(scenario.config_path):
+        problems.append("config.yaml has no 'data' section for the harness to build data from")
+    try:
+        candidate.make(scenario, solution=True)
+    except (ConfigError, CandidateError) as exc:
+        problems.append(f"the solution is refused: {exc}")
+    return problems
+
+
+def check_pipeline(scenario: Scenario) -> list[str]:
+    try:
+        candidate.check_pipeline_file(scenario.pipeline_path)
+    except CandidateError as exc:
+        return [str(exc)]
+    return []
+
+
+def static_problems(scenario: Scenario) -> list[str]:
+    return [*check_pipeline(scenario), *check_config_rules(scenario),
+            *check_solution_diff(scenario), *check_no_giveaways(scenario)]
+
+
+def check_broken_fails(outcome: Verification) -> list[str]:
+    return [f"the shipped pipeline passes on seed {s.seed}; it must fail on every seed"
+            for s in outcome.seeds if s.passed]
+
+
+def check_solution_passes(outcome: Verification) -> list[str]:
+    problems = []
+    for seed in outcome.seeds:
+        if not seed.passed:
+            failed = "; ".join(f"{c.name}: {c.measured} (required {c.required})"
+                               for c in seed.checks if not c.passed)
+            problems.append(f"the solution fails on seed {seed.seed}: {failed}")
+    return problems
+
+
+def check_symptoms_show(scenario: Scenario, outcome: Verification) -> list[str]:
+    """Each documented symptom is visible in every broken seed's event files."""
+    problems = []
+    for seed in outcome.seeds:
+        series = read_scalars(Path(seed.run_dir))
+        for symptom in scenario.symptom_ids:
+            if symptom not in symptoms.RULES:
+                problems.append(f"symptom '{symptom}' has no rule in sandbox.symptoms "
+                                f"(known: {', '.join(symptoms.RULES)})")
+            elif symptoms.evidence(symptom, series) is None:
+                problems.append(f"symptom '{symptom}' does not show in the telemetry of "
+                                f"the broken run, seed {seed.seed}")
+    return list(dict.fromkeys(problems))
+
+
+def check_scenario(folder: Path, *, logdir: Path = Path("runs"), device: str = "auto",
+                   on_event: EventFn | None = None) -> CheckReport:
+    """Every check, static then dynamic; all problems collected into one report."""
+    scenario = load_scenario(folder)
+    report = CheckReport(scenario.id, static_problems(scenario))
+    if report.problems:
+        return report
+    shipped = candidate.make(scenario)
+    report.broken = verify(scenario, shipped, device=device, logdir=logdir, on_event=on_event)
+    report.solution = verify(scenario, candidate.make(scenario, solution=True), device=device,
+                             logdir=logdir, on_event=on_event)
+    report.problems += check_broken_fails(report.broken)
+    report.problems += check_solution_passes(report.solution)
+    report.problems += check_symptoms_show(scenario, report.broken)
+    return report

@@ -1,0 +1,49 @@
+"""sandbox show ID: the brief and the rules of one scenario (never imports torch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_scenarios, add_subcommand
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = add_subcommand(commands, "show", "Show a scenario's brief, symptoms and rules.",
+                            "  sandbox show exploding-lr-v1\n  sandbox show exploding-lr --json")
+    parser.add_argument("scenario", metavar="ID")
+    parser.add_argument("--json", action="store_true", help="print the metadata as JSON "
+                        "(without hints and explanation)")
+    add_scenarios(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..catalog import get
+
+    s = get(args.scenario, args.scenarios)
+    c = s.criteria
+    if args.json:
+        print(json.dumps({**s.summary(), "brief": s.brief, "symptoms": list(s.symptoms),
+                          "editable": list(s.editable), "locked": list(s.locked),
+                          "criteria": c.__dict__, "seeds": list(s.seeds)}, indent=2))
+        return 0
+    from .render import console, unfold
+
+    out = console()
+    out.print(f"[bold]{s.title}[/]  ({s.id}, difficulty {s.difficulty}/3; {', '.join(s.tags)})\n")
+    out.print(unfold(s.brief) + "\n")
+    out.print("[bold]What you will see[/]")
+    for symptom in s.symptoms:
+        out.print(f"  - {symptom['text']}")
+    out.print(f"\n[bold]You may edit[/] {', '.join(s.editable)} (in {s.path})")
+    if s.locked:
+        out.print(f"[bold]Locked[/] {', '.join(s.locked)}")
+    out.print(f"\n[bold]To pass[/], on every seed {list(s.seeds)}: loss stays finite; final "
+              f"train loss <= {c.train_loss_max:g}; hidden-test accuracy >= "
+              f"{c.test_metric_min:g} (scored through predict() in batches of "
+              f"{c.serve_batch_size}); validation within {c.val_tolerance:g} of the test; "
+              f"at most {c.max_steps} optimizer steps; {c.time_limit_s:g} s per seed.")
+    out.print(f"\nNext: `sandbox run {s.id}` to see it fail, then `sandbox verify {s.id} "
+              "--set key=value`, `--config FILE` or `--pipeline FILE`.")
+    return 0

@@ -1,0 +1,58 @@
+"""Options several subcommands share, declared once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def default_logdir() -> Path:
+    return Path(os.environ.get("SANDBOX_LOGDIR", "runs"))
+
+
+def add_subcommand(commands: argparse._SubParsersAction, name: str, summary: str,
+                   examples: str) -> argparse.ArgumentParser:
+    """A subparser whose --help ends with real examples."""
+    return commands.add_parser(name, help=summary, description=summary,
+                               epilog="examples:\n" + examples,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_scenarios(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenarios", metavar="DIR", type=Path, action="append", default=[],
+                        help="also load scenarios from DIR (repeatable)")
+
+
+def add_execution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to train (default: auto, CUDA when available)")
+    parser.add_argument("--logdir", metavar="DIR", type=Path, default=default_logdir(),
+                        help="where TensorBoard logs and PNGs go (default: ./runs, "
+                             "or $SANDBOX_LOGDIR)")
+
+
+def add_candidate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--solution", action="store_true", help="run the reference solution")
+    which.add_argument("--config", metavar="FILE", type=Path,
+                       help="a patched config.yaml (whole, or only the keys it changes)")
+    which.add_argument("--pipeline", metavar="FILE", type=Path,
+                       help="your own pipeline.py, run with the shipped config")
+    parser.add_argument("--set", metavar="KEY=VALUE", dest="overrides", action="append",
+                        default=[], help="override one config key, e.g. optimizer.lr=0.01 "
+                                         "(repeatable)")
+    add_scenarios(parser)
+    add_execution(parser)
+
+
+def make_candidate(args: argparse.Namespace):  # noqa: ANN201 - returns (Scenario, Candidate)
+    """The scenario and the validated candidate the arguments describe."""
+    from ..catalog import get
+    from ..harness import candidate
+
+    scenario = get(args.scenario, args.scenarios)
+    chosen = candidate.make(scenario, solution=args.solution, config_file=args.config,
+                            pipeline_file=args.pipeline, overrides=args.overrides)
+    return scenario, chosen

@@ -1,0 +1,57 @@
+"""Entry point: builds the parser from the subcommand modules and maps errors to exit codes.
+
+Exit codes: 0 pass, 1 fail, 2 bad input, 3 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..errors import SandboxError
+from . import cmd_check, cmd_demo, cmd_list, cmd_run, cmd_show, cmd_verify
+
+COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_demo, cmd_check)
+EXIT_INTERNAL = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sandbox",
+        description="Broken PyTorch training pipelines to diagnose and fix.",
+        epilog="Start with `sandbox demo`, then `sandbox list`. Exit codes: 0 pass, "
+               "1 fail, 2 bad input.")
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SandboxError as error:
+        print(f"sandbox {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted; runs in progress were stopped.", file=sys.stderr)
+        return 130
+    except Exception as error:  # a harness bug: say so in one line unless debugging
+        if os.environ.get("SANDBOX_DEBUG"):
+            raise
+        print(f"sandbox {args.command}: internal error: {type(error).__name__}: {error}\n"
+              "This is a bug in the sandbox, not in your pipeline; SANDBOX_DEBUG=1 shows "
+              "the traceback.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,108 @@
+"""Terminal output: tables, live progress and verdicts (rich is imported only here)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..catalog import Scenario
+from ..harness.job import Job
+from ..verification import EventFn, Verification
+
+STARS = {1: "*", 2: "**", 3: "***"}
+
+
+def unfold(text: str) -> str:
+    """YAML block text keeps its line breaks; let the terminal wrap paragraphs instead."""
+    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)
+
+
+def scenario_table(scenarios: Iterable[Scenario]) -> None:
+    table = Table(title="Scenarios", title_justify="left")
+    table.add_column("id", no_wrap=True)
+    for column in ("title", "difficulty", "tags"):
+        table.add_column(column)
+    for s in scenarios:
+        table.add_row(s.id, s.title, STARS.get(s.difficulty, "?"), ", ".join(s.tags))
+    out = console()
+    out.print(table)
+    out.print("Next: `sandbox show ID` for the brief, `sandbox run ID` to see it fail.")
+
+
+@contextlib.contextmanager
+def progress(max_steps: int, to_stderr: bool = False) -> Iterator[EventFn]:
+    """A live row per seed: step count and last loss, then how the seed ended."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                   console=console(to_stderr), transient=False)
+    rows: dict[str, Any] = {}
+
+    def on_event(job: Job, kind: str, payload: Any) -> None:
+        key = job.run_dir
+        label = Path(job.run_dir).parent.name.split("-", 2)[-1]
+        if kind == "started":
+            rows[key] = bar.add_task(f"{label:>12} seed {job.seed}", total=max_steps,
+                                     status="starting")
+        elif kind == "progress":
+            step, loss = payload
+            bar.update(rows[key], completed=min(step, max_steps),
+                       status=f"step {step}  loss {loss:.4g}")
+        elif kind == "finished":
+            done = payload.get("status", "?")
+            mark = "[green]done[/]" if done == "ok" else f"[red]{done}[/]"
+            bar.update(rows[key], completed=max_steps, status=mark)
+
+    with bar:
+        yield on_event
+
+
+def verdict(outcome: Verification, scenario: Scenario, out: Console | None = None) -> None:
+    """The per-criterion table (required vs measured, per seed), errors, verdict, paths."""
+    out = out or console()
+    table = Table(title=f"{scenario.id}: {outcome.description}", title_justify="left")
+    table.add_column("criterion")
+    table.add_column("required")
+    for seed in outcome.seeds:
+        table.add_column(f"seed {seed.seed}")
+    for row, check in enumerate(outcome.seeds[0].checks):
+        cells = []
+        for seed in outcome.seeds:
+            c = seed.checks[row]
+            measured = c.measured if len(c.measured) < 48 else c.measured[:45] + "..."
+            cells.append(f"[green]ok[/] {measured}" if c.passed else f"[red]FAIL[/] {measured}")
+        table.add_row(check.name, check.required, *cells)
+    out.print(table)
+    for seed in outcome.seeds:
+        if seed.error:
+            out.print(f"[red]seed {seed.seed}[/] {seed.status}: {seed.error}")
+    n_pass = sum(s.passed for s in outcome.seeds)
+    if outcome.passed:
+        out.print(f"[bold green]PASS[/]: all {len(outcome.seeds)} seeds meet every criterion "
+                  f"({outcome.wall_time_s:.1f} s).")
+    else:
+        out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
+                  f"seeds fail ({', '.join(outcome.failed_checks)}); "
+                  f"{outcome.wall_time_s:.1f} s.")
+    paths(outcome, out)
+
+
+def paths(outcome: Verification, out: Console) -> None:
+    logdir = Path(outcome.run_group).parent
+    out.print(f"  logs:  {outcome.run_group}")
+    out.print(f"  curves: {outcome.png}")
+    out.print(f"  compare runs: tensorboard --logdir {logdir}")
+
+
+def error(message: str) -> None:
+    print(message, file=sys.stderr)

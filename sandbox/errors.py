@@ -1,0 +1,36 @@
+"""One exception hierarchy for the sandbox.
+
+Every error a user can cause derives from :class:`SandboxError` and carries the exit
+code the CLI returns, so the CLI prints ``str(error)`` and exits without a traceback.
+"""
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_BAD_INPUT = 2
+
+
+class SandboxError(Exception):
+    """Base class: a problem the user can fix, reported as one paragraph."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ScenarioNotFound(SandboxError):
+    """An unknown scenario id or a folder that is not a scenario."""
+
+
+class ScenarioFormatError(SandboxError):
+    """A scenario folder whose metadata or files are malformed."""
+
+
+class ConfigError(SandboxError):
+    """A config file or ``--set`` override that does not fit the scenario's config."""
+
+
+class CandidateError(SandboxError):
+    """A candidate pipeline that cannot even be loaded (missing file, syntax error).
+
+    It is the candidate's failure, not bad input to the tool, so it exits as a fail.
+    """
+
+    exit_code = EXIT_FAIL

@@ -1,0 +1,85 @@
+"""What gets run: the shipped pipeline, the reference solution, a patched config or a
+user's own ``pipeline.py``, each with optional ``--set`` overrides.
+
+Everything a candidate brings is checked here, before any process starts: the config
+against the scenario's rules, the pipeline file for existence, syntax and a ``train``
+function. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import _yaml, config
+from ..catalog import Scenario
+from ..errors import CandidateError, ConfigError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pipeline file and the resolved config it runs with."""
+
+    label: str
+    pipeline: Path
+    config: dict[str, Any]
+    description: str
+
+    @property
+    def is_shipped(self) -> bool:
+        return self.label == "shipped"
+
+
+def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None = None,
+         pipeline_file: Path | None = None, overrides: Iterable[str] = ()) -> Candidate:
+    """Build and validate a candidate; raises ConfigError (exit 2) or CandidateError (exit 1)."""
+    overrides = list(overrides)
+    pipeline, base, label, what = scenario.pipeline_path, None, "shipped", "the shipped pipeline"
+    if solution:
+        label, what = "solution", "the reference solution"
+        if (scenario.solution_dir / "pipeline.py").is_file():
+            pipeline = scenario.solution_dir / "pipeline.py"
+        if (scenario.solution_dir / "config.yaml").is_file():
+            base = _yaml.load_file(scenario.solution_dir / "config.yaml")
+    if pipeline_file is not None:
+        pipeline, label, what = Path(pipeline_file).resolve(), "pipeline", f"pipeline {pipeline_file}"
+        if not pipeline.is_file():
+            raise ConfigError(f"--pipeline {pipeline_file}: no such file.")
+    patch = config.read_patch(config_file) if config_file is not None else None
+    if config_file is not None:
+        label, what = "config", f"the shipped pipeline with config {config_file}"
+    resolved = config.resolve(scenario, patch, overrides, base=base)
+    if overrides:
+        label += "+set"
+        what += " with " + " ".join(f"--set {o}" for o in overrides)
+    check_pipeline_file(pipeline)
+    return Candidate(label, pipeline, resolved, what)
+
+
+def check_pipeline_file(path: Path) -> None:
+    """A syntax error or a missing ``train`` is reported before any process is started."""
+    source = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise CandidateError(
+            f"The candidate {path.name} cannot run: SyntaxError at {path.name}:{exc.lineno}: "
+            f"{exc.msg}. Nothing was run; fix the line and verify again.") from None
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if "train" not in names:
+        raise CandidateError(
+            f"The candidate {path.name} defines no top-level train(cfg, data, run) function, "
+            "which is what the harness calls. Nothing was run.")
+
+
+def fingerprint(scenario: Scenario) -> str:
+    """Changes whenever the shipped pipeline, config or metadata change, so a cached
+    broken-run baseline is never compared against a different scenario."""
+    digest = hashlib.sha256()
+    for path in (scenario.pipeline_path, scenario.config_path, scenario.path / "scenario.yaml"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,66 @@
+"""The ``run`` handle a pipeline receives: logging, model watching, device and seed."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+
+from ..telemetry import EventWriter, GradientWatcher
+
+FLUSH_EVERY_S = 2.0
+PROGRESS_EVERY_S = 0.25
+
+
+class NonFiniteLoss(Exception):
+    """Raised inside ``run.log`` to stop a run whose loss is no longer a number."""
+
+    def __init__(self, tag: str, value: float, step: int):
+        super().__init__(f"{tag} became {value} at step {step}")
+        self.tag, self.value, self.step = tag, value, step
+
+
+class Run:
+    """What the harness hands the pipeline as ``run``.
+
+    ``run.log(tag, value, step)`` records a scalar (tags ``loss/train``, ``loss/val`` and
+    ``metric/val`` are the ones verification reads); ``run.watch(model)`` names the layers
+    for gradient telemetry; ``run.device`` and ``run.seed`` say where and how to run.
+    A ``loss/*`` value that is NaN or infinite stops the run at once.
+    """
+
+    def __init__(self, seed: int, device: torch.device, writer: EventWriter,
+                 watcher: GradientWatcher, on_progress: Callable[[int, float], None]):
+        self.seed = seed
+        self.device = device
+        self.series: dict[str, list[tuple[int, float]]] = {}
+        self._writer = writer
+        self._watcher = watcher
+        self._on_progress = on_progress
+        self._last_flush = self._last_progress = time.monotonic()
+
+    def log(self, tag: str, value: float | torch.Tensor, step: int) -> None:
+        value = float(value)
+        step = int(step)
+        self.series.setdefault(tag, []).append((step, value))
+        self._writer.add(tag, value, step)
+        if tag.startswith("loss/") and not math.isfinite(value):
+            raise NonFiniteLoss(tag, value, step)
+        now = time.monotonic()
+        if now - self._last_progress > PROGRESS_EVERY_S:
+            self._last_progress = now
+            self._on_progress(step, value)
+            if now - self._last_flush > FLUSH_EVERY_S:
+                self._last_flush = now
+                self._writer.flush()
+
+    def watch(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Name ``model``'s layers in the gradient telemetry; returns the model unchanged."""
+        self._watcher.watch(model)
+        return model
+
+    @property
+    def optimizer_steps(self) -> int:
+        return self._watcher.steps

@@ -1,0 +1,82 @@
+"""The PNG: broken and candidate curves side by side, with the verdict on it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+if TYPE_CHECKING:
+    from .catalog import Scenario
+    from .verification import Verification
+
+BROKEN, CANDIDATE = "#c0392b", "#1f77b4"
+LOSS_CAP = 1e4  # a diverging run would otherwise squash every other curve to a flat line
+
+
+def _series(result: dict[str, Any], tag: str) -> tuple[list[int], list[float]]:
+    points = result.get("series", {}).get(tag, [])
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def _loss_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]]) -> None:
+    for result, colour, label in runs:
+        steps, values = _series(result, "loss/train")
+        finite = [(s, min(v, LOSS_CAP)) for s, v in zip(steps, values, strict=True)
+                  if math.isfinite(v) and v > 0]
+        if finite:
+            ax.plot(*zip(*finite, strict=True), color=colour, lw=1.2, alpha=0.8, label=label)
+        if result.get("status") == "diverged" and steps:
+            top = max([v for _, v in finite], default=1.0)
+            ax.plot(steps[-1], top, "x", color=colour, ms=10, mew=2, clip_on=False)
+            ax.annotate(f"non-finite at step {steps[-1]}", (steps[-1], top), color=colour,
+                        textcoords="offset points", xytext=(6, -4), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title("training loss (loss/train)")
+
+
+def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]], minimum: float) -> None:
+    for result, colour, label in runs:
+        steps, values = _series(result, "metric/val")
+        if steps:
+            ax.plot(steps, values, color=colour, lw=1.2, alpha=0.8, label=label)
+        test = result.get("test/metric")
+        if test is not None and steps:
+            ax.plot(steps[-1], test, "o", color=colour, ms=6, mfc="white", mew=1.5)
+    ax.axhline(minimum, color="grey", ls="--", lw=1, label=f"required test accuracy {minimum:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("step")
+    ax.set_title("validation accuracy (line) vs hidden test (circle)")
+
+
+def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
+    """Left: training loss; right: the pipeline's validation accuracy and the hidden test."""
+    runs = [(r, BROKEN, "shipped (broken)" if i == 0 else None) for i, r in enumerate(outcome.baseline)]
+    if outcome.candidate != "shipped":
+        runs += [(r, CANDIDATE, f"{outcome.candidate}" if i == 0 else None)
+                 for i, r in enumerate(outcome.results)]
+    else:
+        runs = [(r, BROKEN, "shipped" if i == 0 else None) for i, r in enumerate(outcome.results)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    _loss_panel(left, runs)
+    _metric_panel(right, runs, scenario.criteria.test_metric_min)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    n_pass = sum(s.passed for s in outcome.seeds)
+    verdict = "PASS" if outcome.passed else "FAIL"
+    detail = "" if outcome.passed else "  failed: " + ", ".join(outcome.failed_checks)
+    fig.suptitle(f"{scenario.id}: {outcome.candidate} - {verdict} "
+                 f"({n_pass}/{len(outcome.seeds)} seeds){detail}",
+                 color="#1e8449" if outcome.passed else BROKEN, fontsize=12, fontweight="bold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

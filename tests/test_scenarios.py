@@ -1,0 +1,59 @@
+"""The catalog's invariants, proved by really running every scenario on every seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox import checker, symptoms
+from sandbox.telemetry import read_scalars
+
+from .conftest import CATALOG
+
+IDS = sorted(CATALOG)
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_shipped_pipeline_fails_on_every_seed(scenario_id, verified):
+    outcome = verified(scenario_id, solution=False)
+    assert [s.seed for s in outcome.seeds] == list(CATALOG[scenario_id].seeds)
+    assert not any(s.passed for s in outcome.seeds), outcome.to_json()
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_reference_solution_passes_on_every_seed(scenario_id, verified):
+    outcome = verified(scenario_id, solution=True)
+    assert all(s.passed for s in outcome.seeds), checker.check_solution_passes(outcome)
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_documented_symptoms_show_in_the_broken_telemetry(scenario_id, verified):
+    scenario = CATALOG[scenario_id]
+    outcome = verified(scenario_id, solution=False)
+    for seed in outcome.seeds:
+        series = read_scalars(Path(seed.run_dir))  # tensorboard's own reader
+        for symptom in scenario.symptom_ids:
+            assert symptoms.evidence(symptom, series), (symptom, seed.seed)
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_documented_symptoms_are_absent_once_fixed(scenario_id, verified):
+    scenario = CATALOG[scenario_id]
+    outcome = verified(scenario_id, solution=True)
+    for seed in outcome.seeds:
+        series = read_scalars(Path(seed.run_dir))
+        shown = [s for s in scenario.symptom_ids if symptoms.evidence(s, series)]
+        assert shown == [], (seed.seed, shown)
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_solution_is_a_focused_fix(scenario_id):
+    changed = checker.solution_diff_lines(CATALOG[scenario_id])
+    assert 0 < changed <= checker.MAX_DIFF_LINES
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_static_checks_are_clean(scenario_id):
+    assert checker.static_problems(CATALOG[scenario_id]) == []
