@@ -24,7 +24,7 @@ from .errors import SandboxError
 if TYPE_CHECKING:
     from .verification import EventFn, Verification
 
-__all__ = ["Scenario", "SandboxError", "list_scenarios", "load_scenario", "verify", "run"]
+__all__ = ["SandboxError", "Scenario", "list_scenarios", "load_scenario", "run", "verify"]
 __version__ = "0.1.0"
 
 

@@ -52,13 +52,15 @@ def _load_shipped(name: str) -> dict[str, np.ndarray]:
         return {k: archive[k] for k in archive.files}
 
 
-def _split_rows(n: int, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _split_rows(n: int, test_fraction: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     order = rng.permutation(n)
-    n_test = int(round(n * test_fraction))
+    n_test = round(n * test_fraction)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def _make(x: np.ndarray, y: np.ndarray, num_classes: int, groups: np.ndarray | None = None) -> Split:
+def _make(x: np.ndarray, y: np.ndarray, num_classes: int,
+          groups: np.ndarray | None = None) -> Split:
     return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                  torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)), num_classes,
                  None if groups is None else torch.from_numpy(groups.astype(np.int64)))
@@ -75,7 +77,8 @@ def digits(seed: int, test_fraction: float = 0.25) -> tuple[Split, Split]:
 def shells(seed: int, n: int = 3000, dim: int = 10, classes: int = 3,
            test_fraction: float = 0.25) -> tuple[Split, Split]:
     """Gaussian points labelled by which radial shell they fall in: no linear model can
-    beat chance, a small ReLU network gets it nearly right."""
+    beat chance, a small ReLU network gets it nearly right.
+    """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim)).astype(np.float32)
     radius = np.linalg.norm(x, axis=1)
@@ -89,7 +92,8 @@ def patients(seed: int, n_patients: int = 400, visits: int = 4, dim: int = 16,
              label_noise: float = 0.3, test_patients: int = 200) -> tuple[Split, Split]:
     """Repeated visits of the same patients: each visit is the patient's profile plus a
     little noise, and carries the patient's (noisy) diagnosis. The hidden test holds new
-    patients only, as deployment would."""
+    patients only, as deployment would.
+    """
     rng = np.random.default_rng(seed)
     total = n_patients + test_patients
     direction = rng.standard_normal(dim)

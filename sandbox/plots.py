@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:
     from .catalog import Scenario
@@ -41,7 +41,8 @@ def _loss_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]]) -> No
     ax.set_title("training loss (loss/train)")
 
 
-def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]], minimum: float) -> None:
+def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]],
+                  minimum: float) -> None:
     for result, colour, label in runs:
         steps, values = _series(result, "metric/val")
         if steps:
@@ -57,7 +58,8 @@ def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]], min
 
 def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
     """Left: training loss; right: the pipeline's validation accuracy and the hidden test."""
-    runs = [(r, BROKEN, "shipped (broken)" if i == 0 else None) for i, r in enumerate(outcome.baseline)]
+    runs = [(r, BROKEN, "shipped (broken)" if i == 0 else None)
+            for i, r in enumerate(outcome.baseline)]
     if outcome.candidate != "shipped":
         runs += [(r, CANDIDATE, f"{outcome.candidate}" if i == 0 else None)
                  for i, r in enumerate(outcome.results)]

@@ -70,7 +70,8 @@ def layer_name(param_name: str) -> str:
 
 class GradientWatcher:
     """Per-layer gradient norms, update/weight ratios and the learning rate, every
-    ``cadence`` optimizer steps; and the exact count of optimizer steps (the budget)."""
+    ``cadence`` optimizer steps; and the exact count of optimizer steps (the budget).
+    """
 
     def __init__(self, writer: EventWriter, cadence: int = 10):
         self.writer = writer
@@ -86,8 +87,10 @@ class GradientWatcher:
                 self.names[id(param)] = layer_name(name)
 
     def install(self) -> None:
-        from torch.optim.optimizer import (register_optimizer_step_post_hook,
-                                           register_optimizer_step_pre_hook)
+        from torch.optim.optimizer import (
+            register_optimizer_step_post_hook,
+            register_optimizer_step_pre_hook,
+        )
         self._handles = [register_optimizer_step_pre_hook(self._pre),
                          register_optimizer_step_post_hook(self._post)]
 
@@ -134,8 +137,7 @@ class GradientWatcher:
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar series in a run folder, read with tensorboard's own reader."""
-    from tensorboard.backend.event_processing.event_accumulator import (
-        SCALARS, EventAccumulator)
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
     accumulator = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
     accumulator.Reload()
     return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)]

@@ -7,8 +7,10 @@ logged training curve. Every seed must pass every criterion.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -141,6 +143,9 @@ def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | N
     so the PNG can put the broken and the candidate curves side by side.
     """
     started = time.monotonic()
+    if plot:  # matplotlib's import (~1 s) overlaps the training instead of following it
+        threading.Thread(target=importlib.import_module, args=("sandbox.plots",),
+                         daemon=True).start()
     seeds = list(seeds if seeds is not None else scenario.seeds)
     group = new_run_group(Path(logdir) / scenario.id, candidate.label)
     jobs = [_job(scenario, candidate, seed, device, group / f"seed{seed}") for seed in seeds]

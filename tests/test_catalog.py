@@ -84,5 +84,5 @@ def test_unknown_criterion_is_named(tmp_path: Path):
     folder = _copy_tiny(tmp_path)
     meta = folder / "scenario.yaml"
     meta.write_text(meta.read_text().replace("  max_steps: 100", "  max_steps: 100\n  speed: 3"))
-    with pytest.raises(ScenarioFormatError, match="verify.speed is not a known criterion"):
+    with pytest.raises(ScenarioFormatError, match=r"verify\.speed is not a known criterion"):
         catalog.load_scenario(folder)

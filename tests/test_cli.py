@@ -27,9 +27,9 @@ def test_list_json_lists_the_catalog():
 
 @pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "exploding-lr-v1"]])
 def test_listing_and_showing_do_not_import_torch(command):
-    code = ("import sys; from sandbox.cli.main import main; rc = main(%r); "
+    code = (f"import sys; from sandbox.cli.main import main; rc = main({command!r}); "
             "sys.stdout.flush(); print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', "
-            "file=sys.stderr); sys.exit(rc)" % command)
+            "file=sys.stderr); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -48,7 +48,8 @@ def test_show_prints_the_brief_and_not_the_answer():
     (["verify", "exploding-lr-v1", "--set", "optimizer.lr"], "is not of the form key=value"),
     (["verify", "exploding-lr-v1", "--set", "model.hidden=16"], "model.hidden: locked"),
     (["verify", "exploding-lr-v1", "--set", "optimiser.lr=0.1"], "did you mean 'optimizer.lr'?"),
-    (["verify", "exploding-lr-v1", "--config", "missing.yaml"], "--config missing.yaml: no such file."),
+    (["verify", "exploding-lr-v1", "--config", "missing.yaml"],
+     "--config missing.yaml: no such file."),
     (["verify", "exploding-lr-v1", "--seeds", "0"], "--seeds 0: run at least one seed."),
     (["verify", "exploding-lr-v1", "--bogus"], "unrecognized arguments: --bogus"),
     (["verify", "exploding-lr-v1", "--solution", "--config", "x.yaml"], "not allowed with"),
@@ -102,7 +103,8 @@ def test_verify_shipped_fails_with_exit_1(tmp_path):
 
 
 def test_run_prints_measurements(tmp_path):
-    result = run_cli("run", "tiny-v1", *TINY, "--set", "optimizer.lr=0.5", "--logdir", str(tmp_path))
+    result = run_cli("run", "tiny-v1", *TINY, "--set", "optimizer.lr=0.5",
+                     "--logdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "tiny-v1 seed 0 on cpu: ok" in result.stdout
     assert "tensorboard --logdir" in result.stdout

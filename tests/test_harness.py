@@ -63,7 +63,8 @@ def test_a_candidate_that_kills_its_process_is_a_verdict(tmp_path):
 def test_predict_output_of_the_wrong_shape_is_named(tmp_path):
     seed = run_fixture("wrong_output", tmp_path).seeds[0]
     assert seed.status == "raised"
-    assert "predict() returned (32, 3) for a batch of 32; expected class scores of shape (32, 10)" in seed.error
+    assert ("predict() returned (32, 3) for a batch of 32; expected class scores of shape "
+            "(32, 10)") in seed.error
 
 
 @pytest.mark.parametrize("name, message", [

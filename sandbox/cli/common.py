@@ -47,7 +47,7 @@ def add_candidate(parser: argparse.ArgumentParser) -> None:
     add_execution(parser)
 
 
-def make_candidate(args: argparse.Namespace):  # noqa: ANN201 - returns (Scenario, Candidate)
+def make_candidate(args: argparse.Namespace):
     """The scenario and the validated candidate the arguments describe."""
     from ..catalog import get
     from ..harness import candidate

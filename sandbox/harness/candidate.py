@@ -46,7 +46,8 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
         if (scenario.solution_dir / "config.yaml").is_file():
             base = _yaml.load_file(scenario.solution_dir / "config.yaml")
     if pipeline_file is not None:
-        pipeline, label, what = Path(pipeline_file).resolve(), "pipeline", f"pipeline {pipeline_file}"
+        pipeline = Path(pipeline_file).resolve()
+        label, what = "pipeline", f"pipeline {pipeline_file}"
         if not pipeline.is_file():
             raise ConfigError(f"--pipeline {pipeline_file}: no such file.")
     patch = config.read_patch(config_file) if config_file is not None else None
@@ -78,7 +79,8 @@ def check_pipeline_file(path: Path) -> None:
 
 def fingerprint(scenario: Scenario) -> str:
     """Changes whenever the shipped pipeline, config or metadata change, so a cached
-    broken-run baseline is never compared against a different scenario."""
+    broken-run baseline is never compared against a different scenario.
+    """
     digest = hashlib.sha256()
     for path in (scenario.pipeline_path, scenario.config_path, scenario.path / "scenario.yaml"):
         digest.update(path.read_bytes())

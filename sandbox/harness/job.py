@@ -24,7 +24,8 @@ class Job:
 
 def child_main(job: Job, conn: Connection) -> None:
     """Process target. The worker (and torch) is already imported in the forkserver that
-    forks the children, so this import is free there; the parent never pays for it."""
+    forks the children, so this import is free there; the parent never pays for it.
+    """
     from .worker import run_seed
 
     run_seed(job, conn)

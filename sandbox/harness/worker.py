@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401 - see below
+import torch._dynamo
 
 from .. import data as datasets
 from ..config import Config
@@ -45,7 +45,7 @@ def run_seed(job: Job, conn: Connection) -> None:
     _redirect_output(run_dir / "output.log")
     try:
         result = _run(job, conn)
-    except BaseException as exc:  # noqa: BLE001 - a harness bug must still reach the parent
+    except BaseException as exc:
         result = {"status": "harness-error", "error": "".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__))}
     result.update(seed=job.seed, run_dir=job.run_dir)
@@ -110,7 +110,8 @@ def load_pipeline(path: Path) -> ModuleType:
 
 def describe_exception(exc: BaseException, pipeline_path: Path) -> str:
     """``raised ValueError at pipeline.py:42 (in train): message``, pointing into the
-    candidate's own file rather than into torch."""
+    candidate's own file rather than into torch.
+    """
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if Path(f.filename).resolve() == pipeline_path.resolve()]
     where = f" at {pipeline_path.name}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
@@ -151,7 +152,7 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
         result["status"] = "ok"
     except NonFiniteLoss as stop:
         result.update(status="diverged", error=str(stop), diverged_at=stop.step)
-    except BaseException as exc:  # noqa: BLE001 - the candidate's failure is a verdict
+    except BaseException as exc:
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
     finally:
@@ -184,9 +185,11 @@ def _default_predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def score(module: ModuleType, model: Any, test: datasets.Split, batch_size: int,
           device: torch.device) -> dict[str, Any]:
     """Hidden-test accuracy through the pipeline's own ``predict`` at a serving-like batch
-    size, and how much predictions for the same inputs move with the rest of the batch."""
+    size, and how much predictions for the same inputs move with the rest of the batch.
+    """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"train() must return the trained torch.nn.Module, not {type(model).__name__}")
+        raise TypeError("train() must return the trained torch.nn.Module, "
+                        f"not {type(model).__name__}")
     predict = getattr(module, "predict", _default_predict)
     with torch.no_grad():
         scores = torch.cat([_predict_batch(predict, model, test.x[rows], device, test.num_classes)
@@ -201,7 +204,8 @@ def batch_dependence(predict: Any, model: torch.nn.Module, test: datasets.Split,
                      batch_size: int, device: torch.device) -> float:
     """Fraction of PROBE_SIZE test inputs whose predicted class changes when the same input
     is served, in a batch of the serving size, next to two different sets of companions.
-    A model that is a fixed function of each input scores 0."""
+    A model that is a fixed function of each input scores 0.
+    """
     size = max(2, batch_size)
     n = len(test)
     changed = 0
@@ -216,7 +220,8 @@ def batch_dependence(predict: Any, model: torch.nn.Module, test: datasets.Split,
 
 def serving_batches(n: int, batch_size: int) -> list[torch.Tensor]:
     """Row indices in batches of ``batch_size``; a short remainder joins the batch before it,
-    so no request is scored in a smaller batch than the serving size promises."""
+    so no request is scored in a smaller batch than the serving size promises.
+    """
     batches = list(torch.arange(n).split(batch_size))
     if len(batches) > 1 and len(batches[-1]) < batch_size:
         batches[-2:] = [torch.cat(batches[-2:])]
