@@ -57,3 +57,17 @@ def test_solution_is_a_focused_fix(scenario_id):
 @pytest.mark.parametrize("scenario_id", IDS)
 def test_static_checks_are_clean(scenario_id):
     assert checker.static_problems(CATALOG[scenario_id]) == []
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_event_files_hold_the_expected_tags(scenario_id, verified):
+    outcome = verified(scenario_id, solution=True)
+    for seed in outcome.seeds:
+        series = read_scalars(Path(seed.run_dir))  # tensorboard's own reader
+        expected = {"loss/train", "loss/val", "metric/val", "lr", "grad_norm/global",
+                    "test/metric", "serve/batch_dependence"}
+        assert expected <= set(series), expected - set(series)
+        layers = [t for t in series if t.startswith("grad_norm/") and t != "grad_norm/global"]
+        assert len(layers) >= 2 and any(t.startswith("update_ratio/") for t in series)
+        assert len(series["loss/train"]) == outcome.results[0]["train_loss_points"]
+    assert (Path(outcome.png).read_bytes()[:4]) == b"\x89PNG"
