@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
-from sandbox import catalog, config, data
+from sandbox import catalog, data
+from sandbox.config import Config
+from sandbox.harness import candidate
 from sandbox.harness.run import Run
 from sandbox.harness.worker import load_pipeline
 from sandbox.telemetry import EventWriter, GradientWatcher
@@ -35,11 +37,10 @@ class BareRun:
 
 def one_run(scenario_id: str, instrumented: bool) -> float:
     scenario = catalog.get(scenario_id)
-    pipeline = load_pipeline(scenario.solution_dir / "pipeline.py"
-                             if (scenario.solution_dir / "pipeline.py").is_file()
-                             else scenario.pipeline_path)
-    cfg = config.Config(_solution_config(scenario))
-    dev, _ = data.build(cfg.data.to_dict(), 0)
+    fixed = candidate.make(scenario, solution=True)
+    pipeline = load_pipeline(fixed.pipeline)
+    cfg = Config(fixed.config)
+    dev, _ = data.build(fixed.config["data"], 0)
     torch.manual_seed(0)
     if instrumented:
         writer = EventWriter(Path(tempfile.mkdtemp()))
@@ -48,36 +49,36 @@ def one_run(scenario_id: str, instrumented: bool) -> float:
         watcher.install()
     else:
         run = BareRun(0)
-    started = time.perf_counter()
+    started = time.process_time()
     pipeline.train(cfg, dev, run)
     if instrumented:
         watcher.remove()
         writer.flush()
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
-def _solution_config(scenario):
-    from sandbox import _yaml
-    solution = scenario.solution_dir / "config.yaml"
-    base = _yaml.load_file(solution) if solution.is_file() else None
-    return config.resolve(scenario, base=base)
-
-
-def main(repeats: int = 7) -> list[str]:
+def main(pairs: int = 15) -> list[str]:
+    """Paired design: each instrumented run is compared with the mean of the bare runs just
+    before and after it, so drift in the machine's speed cancels; the median of those
+    ratios and its interquartile range are reported. Times are CPU seconds."""
     torch.set_num_threads(1)
-    lines = ["| scenario (reference fix) | bare median s | instrumented median s | overhead |",
+    lines = ["| scenario (reference fix) | bare median s | overhead, median of pairs | IQR |",
              "| --- | --- | --- | --- |"]
     for scenario_id in sorted(catalog.discover()):
         one_run(scenario_id, True)  # warm-up
-        bare, inst = [], []
-        for _ in range(repeats):
-            bare.append(one_run(scenario_id, False))
-            inst.append(one_run(scenario_id, True))
-        b, i = statistics.median(bare), statistics.median(inst)
-        lines.append(f"| {scenario_id} | {b:.3f} | {i:.3f} | {100 * (i / b - 1):+.1f}% |")
+        bare, ratios = [], []
+        for _ in range(pairs):
+            before, instrumented, after = (one_run(scenario_id, False), one_run(scenario_id, True),
+                                           one_run(scenario_id, False))
+            bare += [before, after]
+            ratios.append(instrumented / ((before + after) / 2))
+        q1, median, q3 = statistics.quantiles(ratios, n=4)
+        spread = f"{100 * (q1 - 1):+.1f}% to {100 * (q3 - 1):+.1f}%"
+        lines.append(f"| {scenario_id} | {statistics.median(bare):.3f} | "
+                     f"{100 * (median - 1):+.1f}% | {spread} |")
         print(lines[-1], flush=True)
     return lines
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)

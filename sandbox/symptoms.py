@@ -76,6 +76,20 @@ def exploding_gradients(series: Series) -> str | None:
     return None
 
 
+def large_updates(series: Series) -> str | None:
+    """Some layer's update/weight ratio has a median above 0.1 (DeepDiagnosis' threshold;
+    healthy training sits near 1e-3): each step rewrites the weights it should nudge.
+    """
+    ratios = [(t, statistics.median(_values(series, t))) for t in series
+              if t.startswith("update_ratio/") and series[t]]
+    finite = [(t, r) for t, r in ratios if math.isfinite(r)]
+    if finite:
+        tag, ratio = max(finite, key=lambda item: item[1])
+        if ratio > 0.1:
+            return f"{tag} has a median of {ratio:.2g}, above 0.1 (healthy is about 1e-3)"
+    return None
+
+
 def optimistic_validation(series: Series) -> str | None:
     """The pipeline's own validation accuracy is 0.1 or more above the hidden test."""
     val, test = _values(series, "metric/val"), _values(series, "test/metric")
@@ -95,6 +109,7 @@ def eval_batch_dependence(series: Series) -> str | None:
 RULES: dict[str, Callable[[Series], str | None]] = {
     "diverging": diverging, "not-learning": not_learning,
     "vanishing-gradients": vanishing_gradients, "exploding-gradients": exploding_gradients,
+    "large-updates": large_updates,
     "optimistic-validation": optimistic_validation,
     "eval-batch-dependence": eval_batch_dependence,
 }

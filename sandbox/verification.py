@@ -20,8 +20,10 @@ from typing import Any
 import yaml
 
 from .catalog import Criteria, Scenario
+from .errors import ConfigError
 from .harness import pool
 from .harness.candidate import Candidate, fingerprint
+from .harness.candidate import make as make_candidate
 from .harness.job import Job
 
 
@@ -153,16 +155,15 @@ def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | N
     extra: list[Job] = []
     if with_baseline and not candidate.is_shipped and not baseline:
         base_group = new_run_group(Path(logdir) / scenario.id, "shipped")
-        shipped = Candidate("shipped", scenario.pipeline_path, _shipped_config(scenario), "")
+        shipped = make_candidate(scenario)
         extra = [_job(scenario, shipped, seeds[0], device, base_group / f"seed{seeds[0]}")]
-        _write_group(base_group, scenario, shipped, [])
     results = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event)
     ours, baseline = results[:len(jobs)], baseline or results[len(jobs):]
     verdicts = [judge(r, scenario.criteria) for r in ours]
     outcome = Verification(scenario.id, candidate.label, candidate.description, verdicts,
                            str(group), results=ours, baseline=baseline)
     if extra:
-        _write_group(Path(extra[0].run_dir).parent, scenario, shipped, results[len(jobs):])
+        _write_group(base_group, scenario, shipped, results[len(jobs):])
     if plot:
         from .plots import draw_curves
         outcome.png = str(draw_curves(group / "curves.png", scenario, outcome))
@@ -177,11 +178,6 @@ def _job(scenario: Scenario, candidate: Candidate, seed: int, device: str, run_d
                scenario.criteria.memory_limit_mb)
 
 
-def _shipped_config(scenario: Scenario) -> dict[str, Any]:
-    from .config import resolve
-    return resolve(scenario)
-
-
 def new_run_group(parent: Path, label: str) -> Path:
     """``runs/<scenario>/<yyyymmdd-hhmmss>-<label>``, never reusing an existing folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -192,7 +188,10 @@ def new_run_group(parent: Path, label: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a new run folder under {parent}")
+        except OSError as exc:
+            raise ConfigError(f"cannot write run logs under {parent}: {exc.strerror}. "
+                              "Choose another folder with --logdir.") from None
+    raise ConfigError(f"could not create a new run folder under {parent}")
 
 
 def _write_group(group: Path, scenario: Scenario, candidate: Candidate,

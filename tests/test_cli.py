@@ -116,6 +116,14 @@ def test_check_accepts_a_fair_scenario(tmp_path):
     assert "is a fair challenge" in result.stdout
 
 
+def test_an_unwritable_logdir_is_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("verify", "tiny-v1", *TINY, "--logdir", str(blocker / "runs"))
+    assert result.returncode == 2
+    assert "cannot write run logs under" in result.stderr and "--logdir" in result.stderr
+
+
 def test_check_on_a_folder_that_is_not_a_scenario_exits_2(tmp_path):
     result = run_cli("check", str(tmp_path))
     assert result.returncode == 2

@@ -15,7 +15,8 @@ HEALTHY = {"loss/train": steps([2.3 * 0.97 ** i + 0.05 for i in range(200)]),
            "metric/val": steps([0.9]), "test/metric": steps([0.88]),
            "grad_norm/net.0": steps([0.5] * 20), "grad_norm/net.2": steps([1.0] * 20),
            "grad_norm/net.10": steps([1.5] * 20), "grad_norm/global": steps([2.0] * 20),
-           "serve/batch_dependence": steps([0.0])}
+           "serve/batch_dependence": steps([0.0]),
+           "update_ratio/net.0": steps([2e-3] * 20), "update_ratio/net.10": steps([5e-3] * 20)}
 
 
 def test_a_healthy_run_shows_no_symptom():
@@ -44,6 +45,12 @@ def test_vanishing_gradients_uses_layer_order_not_string_order():
 def test_exploding_gradients():
     series = {"grad_norm/global": steps([1.0, 10.0, 500.0])}
     assert symptoms.exploding_gradients(series) == "grad_norm/global rose from 1 to 500"
+
+
+def test_large_updates():
+    series = {**HEALTHY, "update_ratio/net.10": steps([0.3, 0.5, 0.9])}
+    assert symptoms.large_updates(series) == ("update_ratio/net.10 has a median of 0.5, "
+                                              "above 0.1 (healthy is about 1e-3)")
 
 
 def test_optimistic_validation_and_batch_dependence():

@@ -19,7 +19,7 @@ class Job:
     run_dir: str
     serve_batch_size: int
     memory_limit_mb: int
-    telemetry_cadence: int = 10
+    telemetry_cadence: int = 25
 
 
 def child_main(job: Job, conn: Connection) -> None:

@@ -147,7 +147,6 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
         module = load_pipeline(pipeline_path)
         model = module.train(Config(job.config), dev, run)
         result["train_time_s"] = time.perf_counter() - started
-        watcher.remove()
         result.update(score(module, model, test, job.serve_batch_size, device))
         result["status"] = "ok"
     except NonFiniteLoss as stop:
