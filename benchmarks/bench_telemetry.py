@@ -57,7 +57,7 @@ def one_run(scenario_id: str, instrumented: bool) -> float:
     return time.process_time() - started
 
 
-def main(pairs: int = 15) -> list[str]:
+def main(pairs: int = 30) -> list[str]:
     """Paired design: each instrumented run is compared with the mean of the bare runs just
     before and after it, so drift in the machine's speed cancels; the median of those
     ratios and its interquartile range are reported. Times are CPU seconds."""
@@ -81,4 +81,4 @@ def main(pairs: int = 15) -> list[str]:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)

@@ -19,7 +19,7 @@ def main() -> None:
               "## CLI wall time (median; verify runs 3 seeds in parallel processes)", ""]
     cli = bench_cli.main()
     tele = ["", "## Telemetry overhead (same loop with and without the harness's logging; "
-            "CPU time, one process, one thread, 15 pairs)", ""]
+            "CPU time, one process, one thread, 30 pairs)", ""]
     tele += bench_telemetry.main()
     out = Path(__file__).with_name("RESULTS.md")
     out.write_text("\n".join(header + cli + tele) + "\n")

@@ -6,15 +6,16 @@ import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..catalog import Scenario
-from ..harness.job import Job
-from ..verification import EventFn, Verification
+
+if TYPE_CHECKING:  # listing must stay fast: no harness imports at run time
+    from ..harness.job import Job
+    from ..verification import EventFn, Verification
 
 STARS = {1: "*", 2: "**", 3: "***"}
 
@@ -43,6 +44,8 @@ def scenario_table(scenarios: Iterable[Scenario]) -> None:
 @contextlib.contextmanager
 def progress(max_steps: int, to_stderr: bool = False) -> Iterator[EventFn]:
     """A live row per seed: step count and last loss, then how the seed ended."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24),
                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                    console=console(to_stderr), transient=False)
