@@ -48,8 +48,12 @@ def verify(scenario_id: str, *, solution: bool = False, config: Path | None = No
                    on_event=on_event)
 
 
-def run(scenario_id: str, *, seed: int | None = None, **kwargs: object) -> Verification:
+def run(scenario_id: str, *, seed: int | None = None, solution: bool = False,
+        config: Path | None = None, pipeline: Path | None = None,
+        overrides: Sequence[str] = (), device: str = "auto", logdir: Path = Path("runs"),
+        extra_dirs: Sequence[Path] = ()) -> Verification:
     """One seed of a candidate, with telemetry: the scenario's first seed by default."""
-    scenario = load_scenario(scenario_id, kwargs.get("extra_dirs", ()))  # type: ignore[arg-type]
-    return verify(scenario_id, seeds=[scenario.seeds[0] if seed is None else seed],
-                  **kwargs)  # type: ignore[arg-type]
+    first = load_scenario(scenario_id, extra_dirs).seeds[0]
+    return verify(scenario_id, solution=solution, config=config, pipeline=pipeline,
+                  overrides=overrides, seeds=[first if seed is None else seed], device=device,
+                  logdir=logdir, extra_dirs=extra_dirs)

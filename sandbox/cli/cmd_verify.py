@@ -30,8 +30,8 @@ def seed_list(listed: tuple[int, ...], n: int | None) -> list[int]:
         return list(listed)
     if n < 1:
         raise ConfigError(f"--seeds {n}: run at least one seed.")
-    extra = [s for s in range(max(listed) + 1, max(listed) + 1 + n)]
-    return (list(listed) + extra)[:n]
+    extra = range(max(listed) + 1, max(listed) + 1 + n)
+    return [*listed, *extra][:n]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,7 +104,3 @@ def paths(outcome: Verification, out: Console) -> None:
     out.print(f"  logs:  {outcome.run_group}")
     out.print(f"  curves: {outcome.png}")
     out.print(f"  compare runs: tensorboard --logdir {logdir}")
-
-
-def error(message: str) -> None:
-    print(message, file=sys.stderr)
