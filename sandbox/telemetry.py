@@ -85,7 +85,7 @@ class GradientWatcher:
     :func:`due` picks; and the exact count of optimizer steps (the budget).
     """
 
-    def __init__(self, writer: EventWriter, cadence: int = 25):
+    def __init__(self, writer: EventWriter, cadence: int):
         self.writer = writer
         self.cadence = cadence
         self.steps = 0

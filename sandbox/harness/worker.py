@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch._dynamo
+import torch._dynamo  # preloaded on purpose, see PROBE_SIZE's comment
 
 from .. import data as datasets
 from ..config import Config
@@ -45,7 +45,7 @@ def run_seed(job: Job, conn: Connection) -> None:
     _redirect_output(run_dir / "output.log")
     try:
         result = _run(job, conn)
-    except BaseException as exc:
+    except BaseException as exc:  # a harness bug must still reach the parent as a result
         result = {"status": "harness-error", "error": "".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__))}
     result.update(seed=job.seed, run_dir=job.run_dir)
@@ -151,7 +151,7 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
         result["status"] = "ok"
     except NonFiniteLoss as stop:
         result.update(status="diverged", error=str(stop), diverged_at=stop.step)
-    except BaseException as exc:
+    except BaseException as exc:  # whatever the candidate does wrong is a verdict
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
     finally:
