@@ -22,7 +22,7 @@ from sandbox.harness import candidate
 from sandbox.harness.job import Job
 from sandbox.harness.run import Run
 from sandbox.harness.worker import load_pipeline
-from sandbox.telemetry import EventWriter, GradientWatcher
+from sandbox.telemetry import EventWriter, Telemetry
 
 
 class BareRun:
@@ -45,7 +45,7 @@ def one_run(scenario_id: str, instrumented: bool) -> float:
     torch.manual_seed(0)
     if instrumented:
         writer = EventWriter(Path(tempfile.mkdtemp()))
-        watcher = GradientWatcher(writer, Job.telemetry_cadence)
+        watcher = Telemetry(writer, Job.telemetry_cadence)
         run = Run(0, torch.device("cpu"), writer, watcher, on_progress=lambda s, v: None)
         watcher.install()
     else:

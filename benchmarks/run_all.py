@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import bench_cli
+import bench_diagnosis
 import bench_telemetry
 import torch
 
@@ -21,8 +22,10 @@ def main() -> None:
     tele = ["", "## Telemetry overhead (same loop with and without the harness's logging; "
             "CPU time, one process, one thread, 30 pairs)", ""]
     tele += bench_telemetry.main()
+    diag = ["", "## Diagnoser: precision and recall; probe overhead", ""]
+    diag += bench_diagnosis.main()
     out = Path(__file__).with_name("RESULTS.md")
-    out.write_text("\n".join(header + cli + tele) + "\n")
+    out.write_text("\n".join(header + cli + tele + diag) + "\n")
     print(f"wrote {out}")
 
 

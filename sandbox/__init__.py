@@ -9,6 +9,9 @@ usual ``if __name__ == "__main__":`` guard, as with any multiprocessing code.
     scenario = sandbox.load_scenario("exploding-lr-v1")
     result = sandbox.verify("exploding-lr-v1", overrides=["optimizer.lr=0.02"])
     result.passed, result.to_json()
+    for run in sandbox.diagnose("runs/"):          # any TensorBoard log folder
+        print(run.name, [(f.symptom, f.step) for f in run.findings])
+    probe = sandbox.Probe("runs/mine")             # telemetry for your own loop
 """
 
 from __future__ import annotations
@@ -22,9 +25,26 @@ from .catalog import get as load_scenario
 from .errors import SandboxError
 
 if TYPE_CHECKING:
+    from .diagnosis import RunDiagnosis
+    from .probe import Probe
     from .verification import EventFn, Verification
 
-__all__ = ["SandboxError", "Scenario", "list_scenarios", "load_scenario", "run", "verify"]
+__all__ = ["Probe", "SandboxError", "Scenario", "diagnose", "list_scenarios", "load_scenario",
+           "run", "verify"]
+
+
+def __getattr__(name: str) -> object:
+    """``sandbox.Probe`` imports torch, so only when asked for."""
+    if name == "Probe":
+        from .probe import Probe
+        return Probe
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+
+
+def diagnose(path: str | Path) -> list[RunDiagnosis]:
+    """The findings for every run under a TensorBoard log folder (see sandbox.diagnosis)."""
+    from .diagnosis import diagnose as _diagnose
+    return _diagnose(path)
 __version__ = "0.1.0"
 
 

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _yaml, config, symptoms
+from . import _yaml, config
 from .catalog import Scenario, load_scenario
+from .diagnosis import SYMPTOMS
 from .errors import CandidateError, ConfigError
 from .harness import candidate
-from .telemetry import read_scalars
 from .verification import EventFn, Verification, verify
 
 MAX_DIFF_LINES = 20
@@ -123,18 +123,24 @@ def check_solution_passes(outcome: Verification) -> list[str]:
 
 
 def check_symptoms_show(scenario: Scenario, outcome: Verification) -> list[str]:
-    """Each documented symptom is visible in every broken seed's event files."""
+    """The diagnoser names each documented symptom in every broken seed's logs."""
     problems = []
     for seed in outcome.seeds:
-        series = read_scalars(Path(seed.run_dir))
+        named = {f.symptom for f in seed.findings}
         for symptom in scenario.symptom_ids:
-            if symptom not in symptoms.RULES:
-                problems.append(f"symptom '{symptom}' has no rule in sandbox.symptoms "
-                                f"(known: {', '.join(symptoms.RULES)})")
-            elif symptoms.evidence(symptom, series) is None:
-                problems.append(f"symptom '{symptom}' does not show in the telemetry of "
-                                f"the broken run, seed {seed.seed}")
+            if symptom not in SYMPTOMS:
+                problems.append(f"symptom '{symptom}' is not in the diagnoser's vocabulary "
+                                f"({', '.join(SYMPTOMS)})")
+            elif symptom not in named:
+                problems.append(f"the diagnoser does not name '{symptom}' in the broken run, "
+                                f"seed {seed.seed} (it names: {', '.join(named) or 'nothing'})")
     return list(dict.fromkeys(problems))
+
+
+def check_solution_is_healthy(outcome: Verification) -> list[str]:
+    """The fixed run's curves show nothing for the diagnoser to name."""
+    return [f"the diagnoser names '{f.symptom}' in the reference solution, seed {seed.seed}: "
+            f"{f.evidence}" for seed in outcome.seeds for f in seed.findings]
 
 
 def check_scenario(folder: Path, *, logdir: Path = Path("runs"), device: str = "auto",
@@ -151,4 +157,5 @@ def check_scenario(folder: Path, *, logdir: Path = Path("runs"), device: str = "
     report.problems += check_broken_fails(report.broken)
     report.problems += check_solution_passes(report.solution)
     report.problems += check_symptoms_show(scenario, report.broken)
+    report.problems += check_solution_is_healthy(report.solution)
     return report

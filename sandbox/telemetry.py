@@ -13,7 +13,8 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -85,10 +86,13 @@ class GradientWatcher:
     :func:`due` picks; and the exact count of optimizer steps (the budget).
     """
 
-    def __init__(self, writer: EventWriter, cadence: int):
+    def __init__(self, writer: EventWriter, cadence: int, only_watched: bool = False):
         self.writer = writer
         self.cadence = cadence
+        self.only_watched = only_watched
+        self.after_step: Callable[[], None] | None = None
         self.steps = 0
+        self._watched_optimizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.names: dict[int, str] = {}
         self._before: dict[int, torch.Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -115,40 +119,146 @@ class GradientWatcher:
         for index, param in enumerate(params):
             yield self.names.get(id(param), f"param{index}"), param
 
+    def _watches(self, optimizer: torch.optim.Optimizer) -> bool:
+        """The hooks are global; a probe in someone's loop counts only their model's steps."""
+        if not self.only_watched:
+            return True
+        known = self._watched_optimizers.get(optimizer)
+        if known is None:
+            known = self._watched_optimizers[optimizer] = any(
+                id(p) in self.names for group in optimizer.param_groups for p in group["params"])
+        return known
+
     def _pre(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        """At a due step: per-layer gradient norms, and a copy of the weights for the
+        update ratio. ``torch._foreach_*`` does each in one call for all layers (the
+        way ``clip_grad_norm_`` does): small models pay per call, not per element.
+        """
+        if not self._watches(optimizer):
+            return
         self.steps += 1
         if not due(self.steps, self.cadence):
             return
         step = self.steps
         self.writer.add("lr", float(optimizer.param_groups[0]["lr"]), step)
-        names, grads = [], []
+        layers = [(name, p) for name, p in self._layers(optimizer) if p.grad is not None]
+        if not layers:
+            return
+        params = [p.detach() for _, p in layers]
         with torch.no_grad():
-            for name, param in self._layers(optimizer):
-                if param.grad is not None:
-                    names.append(name)
-                    grads.append(param.grad.detach().norm())
-                    self._before[id(param)] = param.detach().clone()
-            if grads:
-                norms = torch.stack(grads)
-                total = float(norms.square().sum().sqrt())
-                for name, norm in zip(names, norms.tolist(), strict=True):
-                    self.writer.add(f"grad_norm/{name}", norm, step)
-                self.writer.add("grad_norm/global", total, step)
+            norms = torch.stack(torch._foreach_norm([p.grad for _, p in layers]))
+            total = float(norms.square().sum().sqrt())
+            self._before = {id(p): copy for (_, p), copy in
+                            zip(layers, torch._foreach_mul(params, 1.0), strict=True)}
+        for (name, _), norm in zip(layers, norms.tolist(), strict=True):
+            self.writer.add(f"grad_norm/{name}", norm, step)
+        self.writer.add("grad_norm/global", total, step)
 
     def _post(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        if self.after_step is not None and self._watches(optimizer):
+            self.after_step()
         if not self._before:
             return
-        names, ratios = [], []
+        layers = [(name, p) for name, p in self._layers(optimizer) if id(p) in self._before]
+        befores = [self._before[id(p)] for _, p in layers]
         with torch.no_grad():
-            for name, param in self._layers(optimizer):
-                before = self._before.get(id(param))
-                if before is not None:
-                    names.append(name)
-                    ratios.append((param - before).norm() / (before.norm() + 1e-12))
-            values = torch.stack(ratios).tolist() if ratios else []
-        for name, ratio in zip(names, values, strict=True):
+            moved = torch._foreach_norm(torch._foreach_sub([p.detach() for _, p in layers],
+                                                           befores))
+            sizes = torch._foreach_norm(befores)
+            ratios = (torch.stack(moved) / (torch.stack(sizes) + 1e-12)).tolist()
+        for (name, _), ratio in zip(layers, ratios, strict=True):
             self.writer.add(f"update_ratio/{name}", ratio, self.steps)
-        self._before.clear()
+        self._before = {}
+
+
+DEAD_UNIT_MODULES = (torch.nn.ReLU, torch.nn.ReLU6)
+
+
+def _unit_dims(out: torch.Tensor) -> tuple[int, ...]:
+    """Dimensions to reduce so one value is left per unit: features of ``(N, F)`` and of
+    ``(N, T, F)`` sequences, channels of ``(N, C, H, W)`` and deeper feature maps.
+    """
+    if out.ndim == 3:
+        return (0, 1)
+    return tuple(d for d in range(out.ndim) if d != 1)
+
+
+class ActivationWatcher:
+    """The fraction of each ReLU layer's units that output zero for every input of a
+    training batch (``dead_units/<layer>``), measured on the first forward pass of the
+    optimizer steps :func:`due` picks. A unit that is zero for a whole batch gets no
+    gradient from it; one that stays so is dead (AUTOTRAINER's dying-ReLU problem).
+
+    A forward hook costs every call of its module, so hooks are armed only before a due
+    step and each removes itself once it has measured. Only ``nn.ReLU`` modules can be
+    watched: ``F.relu`` inside ``forward`` has no hook.
+    """
+
+    def __init__(self, writer: EventWriter, cadence: int, steps: GradientWatcher):
+        self.writer = writer
+        self.cadence = cadence
+        self._steps = steps
+        self._modules: dict[str, torch.nn.Module] = {}
+        self._armed: dict[str, torch.utils.hooks.RemovableHandle] = {}
+
+    def watch(self, model: torch.nn.Module) -> None:
+        for name, module in model.named_modules():
+            if isinstance(module, DEAD_UNIT_MODULES):
+                self._modules[name] = module
+        self.arm()
+
+    def arm(self) -> None:
+        """Measure on the next training forward pass (the step after the current one)."""
+        if not due(self._steps.steps + 1, self.cadence):
+            return
+        for name, module in self._modules.items():
+            if name not in self._armed:
+                self._armed[name] = module.register_forward_hook(self._hook(name))
+
+    def _hook(self, name: str):
+        def record(module: torch.nn.Module, args: object, out: torch.Tensor) -> None:
+            if not module.training or not isinstance(out, torch.Tensor) or out.ndim < 2:
+                return  # evaluation passes are not training telemetry; stay armed
+            self._armed.pop(name).remove()
+            with torch.no_grad():
+                silent = out.detach().amax(dim=_unit_dims(out)) <= 0
+            self.writer.add(f"dead_units/{name}", float(silent.float().mean()),
+                            self._steps.steps + 1)  # this pass feeds the next step
+        return record
+
+    def remove(self) -> None:
+        for handle in self._armed.values():
+            handle.remove()
+        self._armed.clear()
+        self._modules.clear()
+
+
+class Telemetry:
+    """Everything written besides the pipeline's own scalars: gradient norms, update
+    ratios, the learning rate and dead ReLU units, from hooks, at one cadence.
+    """
+
+    def __init__(self, writer: EventWriter, cadence: int, only_watched: bool = False):
+        self.writer = writer
+        self.gradients = GradientWatcher(writer, cadence, only_watched)
+        self.activations = ActivationWatcher(writer, cadence, self.gradients)
+        self.gradients.after_step = self.activations.arm
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken so far (the budget the harness enforces)."""
+        return self.gradients.steps
+
+    def watch(self, model: torch.nn.Module) -> None:
+        self.gradients.watch(model)
+        self.activations.watch(model)
+
+    def install(self) -> None:
+        self.gradients.install()
+
+    def remove(self) -> None:
+        self.gradients.remove()
+        self.activations.remove()
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

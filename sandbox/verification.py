@@ -13,13 +13,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .catalog import Criteria, Scenario
+from .diagnosis import Finding
 from .errors import ConfigError
 from .harness import pool
 from .harness.candidate import Candidate, fingerprint
@@ -45,6 +46,7 @@ class SeedVerdict:
     checks: tuple[Check, ...]
     run_dir: str
     device: str | None = None
+    findings: tuple[Finding, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -148,6 +150,9 @@ def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | N
     if plot:  # matplotlib's import (~1 s) overlaps the training instead of following it
         threading.Thread(target=importlib.import_module, args=("sandbox.plots",),
                          daemon=True).start()
+    threading.Thread(target=importlib.import_module,  # so does tensorboard's reader's
+                     args=("tensorboard.backend.event_processing.event_file_loader",),
+                     daemon=True).start()
     seeds = list(seeds if seeds is not None else scenario.seeds)
     group = new_run_group(Path(logdir) / scenario.id, candidate.label)
     jobs = [_job(scenario, candidate, seed, device, group / f"seed{seed}") for seed in seeds]
@@ -159,7 +164,8 @@ def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | N
         extra = [_job(scenario, shipped, seeds[0], device, base_group / f"seed{seeds[0]}")]
     results = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event)
     ours, baseline = results[:len(jobs)], baseline or results[len(jobs):]
-    verdicts = [judge(r, scenario.criteria) for r in ours]
+    verdicts = [replace(judge(r, scenario.criteria), findings=diagnose_seed(r["run_dir"]))
+                for r in ours]
     outcome = Verification(scenario.id, candidate.label, candidate.description, verdicts,
                            str(group), results=ours, baseline=baseline)
     if extra:
@@ -170,6 +176,17 @@ def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | N
     outcome.wall_time_s = time.monotonic() - started
     _write_group(group, scenario, candidate, ours, outcome)
     return outcome
+
+
+def diagnose_seed(run_dir: str) -> tuple[Finding, ...]:
+    """The diagnoser's findings on one seed's event files, as ``sandbox diagnose`` would
+    print them for that folder.
+    """
+    from .diagnosis import NoEventFiles, diagnose
+    try:
+        return tuple(diagnose(run_dir)[0].findings)
+    except NoEventFiles:  # a seed that crashed before logging anything
+        return ()
 
 
 def _job(scenario: Scenario, candidate: Candidate, seed: int, device: str, run_dir: Path) -> Job:

@@ -22,3 +22,21 @@ def test_run_is_one_seed_and_verify_judges_every_seed(tmp_path):
     assert [s.seed for s in every.seeds] == [0, 1] and not every.passed
     assert every.failed_checks == ["test accuracy", "train loss"]
     assert every.to_json()["verdict"] == "fail"
+
+
+def test_diagnose_and_probe_from_the_api(tmp_path):
+    import torch
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with sandbox.Probe(tmp_path / "mine") as probe:
+        probe.watch(model)
+        for step in range(1, 31):
+            loss = model(torch.randn(8, 3)).pow(2).mean() + (float("nan") if step == 30 else 0.0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            probe.log("loss/train", loss.item(), step)
+    [run] = sandbox.diagnose(tmp_path)
+    assert run.name == "mine"
+    assert ("diverging", 30) in [(f.symptom, f.step) for f in run.findings]

@@ -61,10 +61,12 @@ def test_locks_must_name_real_keys(tiny):
 
 
 @pytest.mark.slow
-def test_check_runs_the_scenario_and_reports_a_solution_that_fails(tiny, tmp_path):
+def test_check_runs_the_scenario_and_reports_a_solution_that_fails_and_is_unhealthy(tiny, tmp_path):
     solution = tiny / "solution" / "config.yaml"
-    solution.write_text(solution.read_text().replace("lr: 0.5", "lr: 0.002"))
+    solution.write_text(solution.read_text().replace("lr: 0.3", "lr: 0.002"))
     report = checker.check_scenario(tiny, logdir=tmp_path / "runs", device="cpu")
     assert not report.ok
     assert any(p.startswith("the solution fails on seed 0: train loss") for p in report.problems)
     assert report.broken is not None and not any(s.passed for s in report.broken.seeds)
+    assert any(p.startswith("the diagnoser names 'not-learning' in the reference solution")
+               for p in report.problems)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from sandbox.telemetry import EventWriter, GradientWatcher, read_scalars
+from sandbox.telemetry import EventWriter, GradientWatcher, Telemetry, read_scalars
 
 
 def test_events_read_back_with_tensorboards_reader(tmp_path: Path):
@@ -42,3 +42,51 @@ def test_gradient_watcher_logs_per_layer_at_its_cadence(tmp_path: Path):
             "update_ratio/2"} <= set(series)
     assert [s for s, _ in series["grad_norm/0"]] == [1, 2, 4, 5, 8, 10]
     assert all(v > 0 for _, v in series["update_ratio/2"])
+
+
+def _train_steps(model: torch.nn.Module, telemetry: Telemetry, steps: int,
+                 x: torch.Tensor) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    telemetry.install()
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            model(x).pow(2).mean().backward()
+            optimizer.step()
+    finally:
+        telemetry.remove()
+
+
+def test_dead_units_counts_relus_silent_for_the_whole_batch(tmp_path: Path):
+    writer = EventWriter(tmp_path)
+    telemetry = Telemetry(writer, cadence=5)
+    first = torch.nn.Linear(4, 8)
+    with torch.no_grad():  # units 0-5 can never fire on positive inputs; 6-7 always do
+        first.weight.zero_()
+        first.bias.copy_(torch.tensor([-5.0] * 6 + [5.0] * 2))
+    model = torch.nn.Sequential(first, torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    telemetry.watch(model)
+    _train_steps(model, telemetry, 6, torch.rand(32, 4))
+    model.eval()
+    model(torch.rand(32, 4))  # evaluation passes are not training telemetry
+    writer.flush()
+    series = read_scalars(tmp_path)
+    assert [s for s, _ in series["dead_units/1"]] == [1, 2, 4, 5]
+    assert {v for _, v in series["dead_units/1"]} == {0.75}
+
+
+def test_probe_style_telemetry_ignores_optimizers_of_other_models(tmp_path: Path):
+    writer = EventWriter(tmp_path)
+    telemetry = Telemetry(writer, cadence=5, only_watched=True)
+    watched, other = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
+    telemetry.watch(watched)
+    other_optimizer = torch.optim.SGD(other.parameters(), lr=0.1)
+    telemetry.install()
+    try:
+        other(torch.randn(8, 4)).sum().backward()
+        other_optimizer.step()
+    finally:
+        telemetry.remove()
+    assert telemetry.steps == 0
+    _train_steps(watched, telemetry, 3, torch.randn(8, 4))
+    assert telemetry.steps == 3

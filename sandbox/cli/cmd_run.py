@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"  {check.name:<18} {check.measured}")
         if result.get("train_time_s") is not None:
             out.print(f"  {'training time':<18} {result['train_time_s']:.2f} s")
+        render.seed_findings(outcome, out)
         render.paths(outcome, out)
         out.print(f"`sandbox verify {scenario.id}` judges all {len(scenario.seeds)} seeds.")
     return EXIT_PASS if outcome.seeds[0].status == "ok" else EXIT_FAIL

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import SandboxError
-from . import cmd_check, cmd_demo, cmd_list, cmd_run, cmd_show, cmd_verify
+from . import cmd_check, cmd_demo, cmd_diagnose, cmd_list, cmd_run, cmd_show, cmd_verify
 
-COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_demo, cmd_check)
+COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_diagnose, cmd_demo, cmd_check)
 EXIT_INTERNAL = 3
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..catalog import Scenario
 
 if TYPE_CHECKING:  # listing must stay fast: no harness imports at run time
+    from ..diagnosis import Finding, RunDiagnosis
     from ..harness.job import Job
     from ..verification import EventFn, Verification
 
@@ -96,7 +97,48 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
                   f"seeds fail ({', '.join(outcome.failed_checks)}); "
                   f"{outcome.wall_time_s:.1f} s.")
+    seed_findings(outcome, out)
     paths(outcome, out)
+
+
+def seed_findings(outcome: Verification, out: Console) -> None:
+    """What the diagnoser names in these seeds' logs: each symptom once, with its seeds."""
+    by_symptom: dict[str, list[tuple[int, Finding]]] = {}
+    for seed in outcome.seeds:
+        for finding in seed.findings:
+            by_symptom.setdefault(finding.symptom, []).append((seed.seed, finding))
+    if not by_symptom:
+        out.print("Diagnosis: no symptom in the curves.")
+        return
+    out.print("Diagnosis of the curves (`sandbox diagnose` on the logs for causes and fixes):")
+    for symptom, hits in by_symptom.items():
+        seeds = ", ".join(str(seed) for seed, _ in hits)
+        seed, first = hits[0]
+        since = f" since step {first.step}" if first.step is not None else ""
+        out.print(f"  [yellow]{symptom}[/] (seed {seeds}){since}: {first.evidence}")
+
+
+def finding(item: Finding, out: Console) -> None:
+    since = f" since step {item.step}" if item.step is not None else ""
+    out.print(f"  [bold yellow]{item.symptom}[/]{since}: {item.title}")
+    out.print(f"    evidence: {item.evidence}")
+    out.print("    likely causes: " + "; ".join(item.causes))
+    out.print("    try: " + "; ".join(item.fixes))
+
+
+def diagnosis(runs: list[RunDiagnosis], root: Path, out: Console | None = None) -> None:
+    """The ``sandbox diagnose`` report: per run, its findings with causes and fixes."""
+    out = out or console()
+    for run in runs:
+        out.print(f"[bold]{root / run.name if run.name != '.' else root}[/]")
+        for note in run.notes:
+            out.print(f"  [dim]note: {note}[/]")
+        if run.readable and not run.findings:
+            out.print("  [green]no symptom found[/]")
+        for item in run.findings:
+            finding(item, out)
+    flagged = sum(bool(run.findings) for run in runs)
+    out.print(f"{len(runs)} run(s), {flagged} with findings.")
 
 
 def paths(outcome: Verification, out: Console) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..telemetry import EventWriter, GradientWatcher
+from ..telemetry import EventWriter, Telemetry
 
 FLUSH_EVERY_S = 2.0
 PROGRESS_EVERY_S = 0.25
@@ -32,17 +32,17 @@ class Run:
     """
 
     def __init__(self, seed: int, device: torch.device, writer: EventWriter,
-                 watcher: GradientWatcher, on_progress: Callable[[int, float], None]):
+                 telemetry: Telemetry, on_progress: Callable[[int, float], None]):
         self.seed = seed
         self.device = device
         self.series: dict[str, list[tuple[int, float]]] = {}
         self._writer = writer
-        self._watcher = watcher
+        self._telemetry = telemetry
         self._on_progress = on_progress
         self._last_flush = self._last_progress = time.monotonic()
 
     def log(self, tag: str, value: float | torch.Tensor, step: int) -> None:
-        value = float(value)
+        value = float(value.detach().item() if isinstance(value, torch.Tensor) else value)
         step = int(step)
         self.series.setdefault(tag, []).append((step, value))
         self._writer.add(tag, value, step)
@@ -57,10 +57,12 @@ class Run:
                 self._writer.flush()
 
     def watch(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Name ``model``'s layers in the gradient telemetry; returns the model unchanged."""
-        self._watcher.watch(model)
+        """Name ``model``'s layers in the gradient telemetry and watch its ReLUs for dead
+        units; returns the model unchanged.
+        """
+        self._telemetry.watch(model)
         return model
 
     @property
     def optimizer_steps(self) -> int:
-        return self._watcher.steps
+        return self._telemetry.steps

@@ -27,7 +27,7 @@ import torch._dynamo  # preloaded on purpose, see PROBE_SIZE's comment
 
 from .. import data as datasets
 from ..config import Config
-from ..telemetry import EventWriter, GradientWatcher
+from ..telemetry import EventWriter, Telemetry
 from .job import Job
 from .run import NonFiniteLoss, Run
 
@@ -137,11 +137,11 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
     pipeline_path = Path(job.pipeline_path)
     dev, test = datasets.build(job.config["data"], job.seed)
     writer = EventWriter(Path(job.run_dir))
-    watcher = GradientWatcher(writer, cadence=job.telemetry_cadence)
-    run = Run(job.seed, device, writer, watcher,
+    telemetry = Telemetry(writer, cadence=job.telemetry_cadence)
+    run = Run(job.seed, device, writer, telemetry,
               on_progress=lambda step, loss: conn.send(("progress", step, loss)))
     result: dict[str, Any] = {"device": str(device)}
-    watcher.install()
+    telemetry.install()
     started = time.perf_counter()
     try:
         module = load_pipeline(pipeline_path)
@@ -155,13 +155,13 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
     finally:
-        watcher.remove()
-    last_step = max([watcher.steps] + [s for pts in run.series.values() for s, _ in pts])
+        telemetry.remove()
+    last_step = max([telemetry.steps] + [s for pts in run.series.values() for s, _ in pts])
     for tag in ("test/metric", "serve/batch_dependence"):
         if result.get(tag) is not None:
             writer.add(tag, result[tag], last_step)
     writer.flush()
-    result.update(steps=watcher.steps, series=_curves(run.series), **_curve_summary(run.series))
+    result.update(steps=telemetry.steps, series=_curves(run.series), **_curve_summary(run.series))
     return result
 
 

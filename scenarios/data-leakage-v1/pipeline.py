@@ -68,6 +68,7 @@ def train(cfg, data, run):
     optimizer = build_optimizer(cfg, model)
 
     best_loss, best_state, best_accuracy = float("inf"), None, 0.0
+    stale = 0  # epochs since the validation loss last improved
     step = 0
     for epoch in range(cfg.train.epochs):
         model.train()
@@ -84,7 +85,12 @@ def train(cfg, data, run):
         if val_loss < best_loss:
             best_loss, best_accuracy = val_loss, val_accuracy
             best_state = copy.deepcopy(model.state_dict())
+            stale = 0
+        else:
+            stale += 1
         run.log("metric/val", best_accuracy, step)
+        if stale >= cfg.train.patience:  # early stopping
+            break
 
     model.load_state_dict(best_state)
     return model

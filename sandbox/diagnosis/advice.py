@@ -1,0 +1,90 @@
+"""What each symptom means: a title, the likely causes and the fixes to try, in the order
+worth trying them. Drawn from the shared bug list (TRAINING-BUGS.md) and its sources:
+AUTOTRAINER's repair order, DeepDiagnosis' messages, the Deep Learning Tuning Playbook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Advice:
+    title: str
+    causes: tuple[str, ...]
+    fixes: tuple[str, ...]
+
+
+SYMPTOMS: dict[str, Advice] = {
+    "diverging": Advice(
+        "The loss diverges",
+        ("learning rate too high for this optimizer and batch size (momentum multiplies it)",
+         "loss summed instead of averaged, or gradient accumulation without dividing",
+         "a numerically unstable hand-written loss (log of softmax, log(p) without eps)"),
+        ("lower the learning rate about 10x, or add warmup",
+         "clip the gradient norm (around the 90th percentile of healthy norms)",
+         "use F.cross_entropy / log_softmax instead of log(softmax)")),
+    "not-learning": Advice(
+        "The loss does not move from where it started",
+        ("gradients vanish before they reach the early layers (deep sigmoid/tanh, tiny init)",
+         "learning rate far too low, or parameters frozen / missing from the optimizer",
+         "the optimizer holds parameters of a model object that is no longer trained",
+         "labels misaligned with inputs, so there is nothing to learn"),
+        ("look at grad_norm/* per layer: which layers get a gradient at all?",
+         "ReLU with Kaiming init, normalisation layers, residual connections",
+         "raise the learning rate (an LR range test finds the scale)",
+         "build the optimizer from the final model's parameters; check requires_grad")),
+    "oscillating": Advice(
+        "The loss swings up and down instead of settling",
+        ("data not shuffled: batches come in blocks (sorted by class or by source)",
+         "learning rate at the edge of stability: steps overshoot and come back",
+         "a learning-rate schedule that restarts or cycles"),
+        ("shuffle every epoch (DataLoader(shuffle=True) or a fresh randperm)",
+         "lower the learning rate 2-3x, or decay it",
+         "a larger batch, or gradient clipping")),
+    "overfitting": Advice(
+        "Validation loss turns up while training loss keeps falling",
+        ("the model memorises the training set: too large, too many epochs",
+         "no regularisation, or too little data for the model"),
+        ("early stopping at the validation minimum",
+         "weight decay, dropout, data augmentation",
+         "a smaller model or more data")),
+    "vanishing-gradients": Advice(
+        "Gradients vanish on the way back to the first layers",
+        ("saturating activations (sigmoid, tanh) stacked deep",
+         "initial weights too small for the depth"),
+        ("ReLU-family activations with Kaiming (He) initialisation",
+         "BatchNorm or LayerNorm between layers; residual connections")),
+    "exploding-gradients": Advice(
+        "Gradients explode",
+        ("learning rate too high, so the weights and with them the gradients grow",
+         "initial weights too large for the depth (N(0, 1) in a deep net)",
+         "a recurrent net without clipping"),
+        ("clip the gradient norm", "lower the learning rate",
+         "default (Kaiming/Xavier) initialisation; normalisation layers")),
+    "large-updates": Advice(
+        "Each step rewrites the weights instead of nudging them",
+        ("learning rate (times momentum's 1/(1 - beta)) far too high for the weight scale",),
+        ("lower the learning rate until update/weight ratios sit near 1e-3",
+         "warmup, or an adaptive optimizer with a modest learning rate")),
+    "dead-units": Advice(
+        "Many ReLU units never activate",
+        ("a learning-rate spike pushed pre-activations negative for every input",
+         "a large negative bias initialisation, or unnormalised inputs"),
+        ("LeakyReLU, ELU or GELU instead of ReLU", "Kaiming initialisation, zero biases",
+         "lower the learning rate; BatchNorm before the activation")),
+    "eval-batch-dependence": Advice(
+        "Predictions depend on the rest of the batch",
+        ("the model is still in training mode when it predicts: BatchNorm uses the batch's "
+         "statistics and dropout stays on",),
+        ("call model.eval() before evaluating or serving, model.train() before training",
+         "evaluate under torch.no_grad() / inference_mode() as well; it is not a mode")),
+    "optimistic-validation": Advice(
+        "Validation is far better than the hidden test",
+        ("leakage: the same subjects, duplicates or near-duplicates on both sides of the "
+         "split", "validation scored differently from how the model is served (batching, "
+         "train mode)", "the checkpoint or hyper-parameters were picked on the test set"),
+        ("split by group (patient, user, source) before any preprocessing",
+         "deduplicate before splitting",
+         "score validation exactly the way the model will be served")),
+}

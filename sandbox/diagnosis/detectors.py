@@ -1,0 +1,304 @@
+"""The symptom rules. Each reads a run's :class:`Curves` and returns ``(step, evidence)``
+when its symptom shows, else None. Every threshold is stated with its reason in the rule.
+
+Curve rules compare robust summaries (medians over the first 5% and last 10% of a curve)
+rather than single points, so minibatch noise does not decide a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .logs import Series, finite
+from .tags import Curves
+
+Rule = Callable[[Curves], "tuple[int | None, str] | None"]
+
+
+def _head(values: np.ndarray, fraction: float = 0.05) -> float:
+    return float(np.median(values[:max(1, int(len(values) * fraction))]))
+
+
+def _tail(values: np.ndarray, fraction: float = 0.1) -> float:
+    return float(np.median(values[-max(1, int(len(values) * fraction)):]))
+
+
+def _arrays(points: Series) -> tuple[np.ndarray, np.ndarray]:
+    points = finite(points)
+    return (np.array([s for s, _ in points], dtype=np.int64),
+            np.array([v for _, v in points], dtype=np.float64))
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median; the window shrinks at the ends."""
+    half = window // 2
+    return np.array([np.median(values[max(0, i - half):i + half + 1])
+                     for i in range(len(values))])
+
+
+def _first_non_finite(curves: Curves, *roles: str) -> tuple[int, str] | None:
+    hits = [(step, role, value) for role in roles for step, value in getattr(curves, role)
+            if not math.isfinite(value)]
+    if not hits:
+        return None
+    step, role, value = min(hits)
+    return step, f"{curves.name(role)} became {value} at step {step}"
+
+
+def diverging(curves: Curves) -> tuple[int | None, str] | None:
+    """The loss becomes NaN/inf, or its last 10% sits above twice its first 5%
+    (more than its own starting value above the start, for losses of either sign).
+    """
+    broken = _first_non_finite(curves, "train_loss", "val_loss")
+    if broken:
+        return broken
+    steps, values = _arrays(curves.train_loss)
+    if len(values) < 10:
+        return None
+    start, end = _head(values), _tail(values)
+    if end - start <= max(abs(start), 1e-8):
+        return None
+    smooth = rolling_median(values, max(1, len(values) // 20))
+    below = np.flatnonzero(smooth <= start)
+    since = int(steps[min(below[-1] + 1, len(steps) - 1)]) if len(below) else int(steps[0])
+    return since, (f"{curves.name('train_loss')} ended at {end:.4g}, {end / start:.1f}x its "
+                   f"start {start:.4g}" if start > 0 else
+                   f"{curves.name('train_loss')} rose from {start:.4g} to {end:.4g}")
+
+
+def not_learning(curves: Curves) -> tuple[int | None, str] | None:
+    """The last 10% of the loss is within 10% of its first 5% (AUTOTRAINER calls a run
+    whose accuracy gains < 0.01 per epoch slow to converge; on the loss, 10% of the start
+    is well outside what noise moves a median of many points). Needs 20 points; a
+    validation metric that rose by 0.05 or more overrules it: the model is learning.
+    """
+    steps, values = _arrays(curves.train_loss)
+    if len(values) < 20:
+        return None
+    start, end = _head(values), _tail(values)
+    if start <= 0 or end <= 0.9 * start:
+        return None
+    _, metric = _arrays(curves.val_metric)
+    if len(metric) >= 2 and metric.max() - metric[0] >= 0.05:
+        return None
+    chance = next((f"; ln {k} = {math.log(k):.3f} is the loss of a uniform guess over {k} "
+                   "classes" for k in range(2, 11) if abs(end - math.log(k)) < 0.01), "")
+    return int(steps[0]), (f"{curves.name('train_loss')} went from {start:.4g} to {end:.4g} "
+                           f"({end / start:.0%} of its start) over {int(steps[-1])} steps"
+                           + chance)
+
+
+def autocorrelation(residuals: np.ndarray, lags: int) -> np.ndarray:
+    r = residuals - residuals.mean()
+    denom = float(r @ r)
+    if denom == 0:
+        return np.zeros(lags)
+    return np.array([float(r[:-k] @ r[k:]) / denom for k in range(1, lags + 1)])
+
+
+OSCILLATION_SWING = 0.25
+OSCILLATION_STRUCTURE = 0.8
+
+
+def oscillating(curves: Curves) -> tuple[int | None, str] | None:
+    """Swings that are large and structured, not minibatch noise.
+
+    After the first 10% of steps, the loss minus its running median (window 5% of the
+    points) is the swing. Minibatch noise is independent from step to step: the sum of
+    its squared autocorrelations over 20 lags is about 20/n (under 0.45 in every healthy
+    run of the benchmark, most under 0.2). A sawtooth from unshuffled data or an
+    overshooting learning rate repeats itself: 1.4 and more. The rule asks for 0.8, and
+    for swings whose interquartile range is at least 25% of the loss level.
+    """
+    steps, values = _arrays(curves.train_loss)
+    skip = len(values) // 10
+    steps, values = steps[skip:], values[skip:]
+    if len(values) < 50:
+        return None
+    trend = rolling_median(values, max(5, len(values) // 20) | 1)
+    swing = values - trend
+    level = float(np.median(np.abs(trend)))
+    q75, q25 = np.percentile(swing, [75, 25])
+    size = float(q75 - q25) / level if level > 0 else 0.0
+    lags = min(20, len(values) // 5)
+    acf = autocorrelation(swing, lags)
+    structure = float(np.sum(acf ** 2))
+    if size < OSCILLATION_SWING or structure < OSCILLATION_STRUCTURE:
+        return None
+    period = int(np.argmax(acf)) + 1
+    return int(steps[0]), (f"{curves.name('train_loss')} swings by {size:.0%} of its level "
+                           f"around its running median, and the swings repeat (sum of squared "
+                           f"autocorrelations {structure:.2f} over {lags} lags, noise gives "
+                           f"about {lags / len(values):.2f}; strongest at a lag of {period} "
+                           "points)")
+
+
+def overfitting(curves: Curves) -> tuple[int | None, str] | None:
+    """Validation loss turns up for good while the training loss keeps falling.
+
+    After its minimum come at least three evaluations (a turn that lasts; an early stop
+    with patience 2 has already answered one), the last of them average 10% or more above
+    the minimum and three times the evaluation noise above it (noise: the median change
+    between evaluations, scaled to a standard deviation; a trend only inflates it), and the
+    training loss fell over the same span. AUTOTRAINER's ``test_turn_bad`` compares
+    consecutive epochs at 0.01, which noisy validation sets trip by chance.
+    """
+    steps, values = _arrays(curves.val_loss)
+    if len(values) < 5:
+        return None
+    best = int(np.argmin(values))
+    after = len(values) - 1 - best
+    if after < 3:
+        return None
+    end = float(np.mean(values[-min(after, max(3, len(values) // 5)):]))
+    noise = 1.048 * float(np.median(np.abs(np.diff(values))))
+    rise = end - values[best]
+    if rise < 0.1 * abs(values[best]) or rise < 3 * noise:
+        return None
+    train_steps, train = _arrays(curves.train_loss)
+    at_best = train[train_steps <= steps[best]]
+    later = train[train_steps > steps[best]]
+    if len(at_best) == 0 or len(later) == 0:
+        return None
+    train_then, train_end = _tail(at_best), _tail(later)
+    if train_end >= train_then:
+        return None
+    return int(steps[best]), (
+        f"{curves.name('val_loss')} rose from its minimum {values[best]:.4g} at step "
+        f"{int(steps[best])} to {end:.4g} (+{end / values[best] - 1:.0%}, noise "
+        f"{noise:.2g}) while {curves.name('train_loss')} fell from {train_then:.4g} to "
+        f"{train_end:.4g}")
+
+
+def _medians(layers: list[tuple[str, Series]]) -> list[tuple[str, float, Series]]:
+    out = []
+    for tag, points in layers:
+        _, values = _arrays(points)
+        if len(values):
+            out.append((tag, float(np.median(values)), finite(points)))
+    return out
+
+
+def vanishing_gradients(curves: Curves) -> tuple[int | None, str] | None:
+    """AUTOTRAINER's rule on medians over the run: the first layer's gradient norm is below
+    1e-3 of the last layer's and below 1e-4 in absolute terms. Layers are in the order
+    their tags were first written, which is parameter order for loops and for the probe.
+    """
+    layers = _medians(curves.grad_layers)
+    if len(layers) < 2 or layers[-1][1] <= 0:
+        return None
+    (first, low, first_points), (last, high, last_points) = layers[0], layers[-1]
+    ratio = low / high
+    if ratio >= 1e-3 or low >= 1e-4:
+        return None
+    last_by_step = dict(last_points)
+    since = next((s for s, v in first_points
+                  if last_by_step.get(s, 0) > 0 and v / last_by_step[s] < 1e-3), None)
+    return since, (f"{first} / {last} = {ratio:.1e} (medians {low:.1e} and {high:.1e}); "
+                   "AUTOTRAINER's bounds are 1e-3 and 1e-4")
+
+
+def _global_norms(curves: Curves) -> tuple[str, Series]:
+    if curves.grad_global:
+        return curves.name("grad_global"), curves.grad_global
+    by_step: dict[int, float] = {}
+    for _, points in curves.grad_layers:
+        for step, value in points:
+            by_step[step] = by_step.get(step, 0.0) + value * value
+    return "global gradient norm", sorted((s, math.sqrt(v)) for s, v in by_step.items())
+
+
+def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
+    """The global gradient norm becomes NaN/inf or rises 100x above its first values
+    (median of the first three measurements), two orders of magnitude being well beyond
+    what a loss landscape's curvature changes do in a healthy run.
+    """
+    tag, points = _global_norms(curves)
+    if len(points) < 2:
+        return None
+    broken = next(((s, v) for s, v in points if not math.isfinite(v)), None)
+    if broken:
+        return broken[0], f"{tag} became {broken[1]} at step {broken[0]}"
+    base = float(np.median([v for _, v in points[:3]]))
+    high = next(((s, v) for s, v in points if v > 100 * base), None) if base > 0 else None
+    if high is None:
+        return None
+    peak = max(v for _, v in points)
+    return high[0], f"{tag} rose from {base:.3g} to {peak:.3g} (over 100x its start)"
+
+
+def large_updates(curves: Curves) -> tuple[int | None, str] | None:
+    """A layer's update/weight ratio has a median above 0.1 (DeepDiagnosis' threshold;
+    healthy training sits near 1e-3): each step rewrites the weights it should nudge.
+    """
+    layers = [item for item in _medians(curves.update_ratios) if item[1] > 0.1]
+    if not layers:
+        return None
+    tag, ratio, points = max(layers, key=lambda item: item[1])
+    since = next((s for s, v in points if v > 0.1), None)
+    return since, f"{tag} has a median of {ratio:.2g}, above 0.1 (healthy is about 1e-3)"
+
+
+DEAD_FRACTION = 0.5
+
+
+def dead_units(curves: Curves) -> tuple[int | None, str] | None:
+    """Over the last third of the run, half or more of a layer's ReLU units output zero for
+    every input of a batch (median). DeepDiagnosis and AUTOTRAINER flag 70% of zero
+    *outputs*; a unit silent on a whole batch is far rarer in a healthy layer (under 5% in
+    the sandbox's healthy runs), so half of them is a clear sign.
+    """
+    worst = None
+    for tag, points in curves.dead_units:
+        steps, values = _arrays(points)
+        if len(values) < 3:
+            continue
+        recent = float(np.median(values[-max(1, len(values) // 3):]))
+        if recent >= DEAD_FRACTION and (worst is None or recent > worst[1]):
+            since = int(steps[np.argmax(values >= DEAD_FRACTION)])
+            worst = (tag, recent, since)
+    if worst is None:
+        return None
+    tag, fraction, since = worst
+    return since, f"{tag}: {fraction:.0%} of the layer's units are silent on whole batches"
+
+
+def eval_batch_dependence(curves: Curves) -> tuple[int | None, str] | None:
+    """More than 1% of probe inputs change their predicted class with their batch
+    companions; a model that is a fixed function of each input changes none.
+    """
+    points = finite(curves.batch_dependence)
+    if not points or points[-1][1] <= 0.01:
+        return None
+    step, value = points[-1]
+    return step, (f"{value:.0%} of probe inputs changed their predicted class with the "
+                  f"other inputs in their batch ({curves.name('batch_dependence')})")
+
+
+def optimistic_validation(curves: Curves) -> tuple[int | None, str] | None:
+    """The final validation metric is 0.1 or more above the test metric (UMLAUT flags a
+    validation-train gap of 0.05; against a held-out test, 0.1 is beyond seed noise).
+    """
+    val, test = finite(curves.val_metric), finite(curves.test_metric)
+    if not val or not test or val[-1][1] - test[-1][1] < 0.1:
+        return None
+    return test[-1][0], (f"{curves.name('val_metric')} {val[-1][1]:.3f} vs "
+                         f"{curves.name('test_metric')} {test[-1][1]:.3f}")
+
+
+RULES: dict[str, Rule] = {
+    "diverging": diverging, "not-learning": not_learning, "oscillating": oscillating,
+    "overfitting": overfitting, "vanishing-gradients": vanishing_gradients,
+    "exploding-gradients": exploding_gradients, "large-updates": large_updates,
+    "dead-units": dead_units, "eval-batch-dependence": eval_batch_dependence,
+    "optimistic-validation": optimistic_validation,
+}
+
+# A diverging run swings and stalls on its way to NaN: naming those too adds nothing.
+# Swings explain a lack of progress, and an oscillating training loss cannot say whether
+# training "keeps falling" (overfitting).
+MASKED_BY = {"not-learning": ("diverging", "oscillating"), "oscillating": ("diverging",),
+             "overfitting": ("oscillating",)}

@@ -1,0 +1,107 @@
+"""Finding the runs below a folder and reading their scalars with tensorboard's reader.
+
+A run is a folder holding ``events.out.tfevents.*`` files, with two merges that match how
+people actually write logs: Keras puts ``train/`` and ``validation/`` folders under one
+run, and ``SummaryWriter.add_scalars("loss", {"train": ..., "val": ...})`` writes
+``loss_train/`` and ``loss_val/`` folders next to the run's own file. Such a split folder
+joins its parent run, its folder name prefixed to its tags (``validation/epoch_loss``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SandboxError
+
+EVENT_FILE = "events.out.tfevents.*"
+SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "eval", "evaluation",
+                 "dev", "test"}
+
+Series = list[tuple[int, float]]
+
+
+class NoEventFiles(SandboxError):
+    """The path holds nothing the diagnoser can read (exit code 2)."""
+
+
+@dataclass
+class RunLog:
+    """One run's scalars, tags in the order they first appear (layer order, for gradient
+    tags written in a loop over ``named_parameters``), points sorted by step.
+    """
+
+    name: str
+    path: Path
+    scalars: dict[str, Series] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def find_runs(root: Path) -> list[RunLog]:
+    """Every run at or below ``root`` (a folder, or one event file), read."""
+    root = Path(root)
+    if not root.exists():
+        raise NoEventFiles(f"{root} does not exist.")
+    files = [root] if root.is_file() else sorted(root.rglob(EVENT_FILE))
+    if not files:
+        raise NoEventFiles(f"no TensorBoard event files (events.out.tfevents.*) under {root}. "
+                           "Point diagnose at the folder you give `tensorboard --logdir`.")
+    base = root.parent if root.is_file() else root
+    runs: dict[Path, RunLog] = {}
+    for file in files:
+        run_dir, prefix = _run_of(file.parent, base)
+        name = run_dir.relative_to(base).as_posix() if run_dir != base else "."
+        log = runs.setdefault(run_dir, RunLog(name, run_dir))
+        _read_file(file, prefix, log)
+    for log in runs.values():
+        for points in log.scalars.values():
+            points.sort(key=lambda point: point[0])
+    return list(runs.values())
+
+
+def _run_of(folder: Path, base: Path) -> tuple[Path, str]:
+    """The run a folder of event files belongs to, and the prefix its tags get."""
+    if folder == base:
+        return folder, ""
+    name = folder.name.lower()
+    parent_has_own = any(folder.parent.glob(EVENT_FILE))
+    is_split = name in SPLIT_FOLDERS or (
+        parent_has_own and re.split(r"[_\-]", name)[-1] in SPLIT_FOLDERS)
+    return (folder.parent, folder.name + "/") if is_split else (folder, "")
+
+
+def _read_file(file: Path, prefix: str, log: RunLog) -> None:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    events = 0
+    scalar_tags: set[str] = set()  # TF2 writes a tensor's plugin metadata once per tag
+    try:
+        for event in EventFileLoader(str(file)).Load():
+            events += 1
+            for value in event.summary.value:
+                number = _scalar(value, scalar_tags)
+                if number is not None:
+                    log.scalars.setdefault(prefix + value.tag, []).append((event.step, number))
+    except Exception as exc:  # tensorboard raises its own DataLossError on bad framing
+        log.problems.append(f"{file.name}: stopped reading after {events} records ({exc})")
+    if events == 0 and file.stat().st_size > 0:
+        log.problems.append(f"{file.name}: no readable record (not an event file, or corrupt)")
+
+
+def _scalar(value, scalar_tags: set[str]) -> float | None:
+    kind = value.WhichOneof("value")
+    if kind == "simple_value":
+        return float(value.simple_value)
+    if value.metadata.plugin_data.plugin_name == "scalars":
+        scalar_tags.add(value.tag)
+    if kind == "tensor" and value.tag in scalar_tags:
+        from tensorboard.util import tensor_util
+        array = tensor_util.make_ndarray(value.tensor)
+        return float(array) if array.size == 1 else None
+    return None
+
+
+def finite(points: Series) -> Series:
+    return [(s, v) for s, v in points if math.isfinite(v)]

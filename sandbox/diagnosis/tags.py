@@ -1,0 +1,117 @@
+"""Which logged tag is the training loss? Roles from the names people actually use.
+
+Sandbox runs log ``loss/train``; other code logs ``Loss/train``, ``train_loss``,
+``training/loss``, ``validation/loss``, ``val_loss_epoch``, Keras' ``epoch_loss`` under
+``train/`` and ``validation/`` folders, Hugging Face's ``train/loss`` and ``eval/loss``.
+A tag is cut into lower-case words (``trainLoss`` -> train, loss); the quantity word
+(loss, accuracy) and the split word (train, val, test) decide its role. A loss with no
+split word is the training loss. Among several candidates the one with fewest other
+words wins (``loss/train`` over ``loss/train_kl``), then the one with most points.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .logs import Series
+
+TRAIN = {"train", "training", "trn"}
+VAL = {"val", "valid", "validation", "eval", "evaluation", "dev"}
+TEST = {"test", "holdout"}
+LOSS = {"loss", "nll"}
+METRIC = {"acc", "accuracy", "metric", "top1"}
+NEUTRAL = {"epoch", "step", "batch", "avg", "mean", "total", "running", "value", "main"}
+NOT_A_CURVE = {"hp", "lr", "grad", "norm", "scale", "error", "err", "time", "gap"}
+
+GRADIENT_FAMILIES = {"grad_norm", "grad_norms", "gradient_norm", "gradient_norms", "grad",
+                     "grads", "gradients", "gradnorm"}
+UPDATE_FAMILIES = {"update_ratio", "update_ratios", "update_to_weight", "update_weight_ratio"}
+DEAD_FAMILIES = {"dead_units", "dead_fraction", "dead_relu", "dead_neurons"}
+GLOBAL_NAMES = {"", "global", "total", "all"}
+
+
+def words(tag: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", tag)
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+@dataclass
+class Curves:
+    """A run's scalars by role; ``names`` keeps the tag each role came from."""
+
+    train_loss: Series = field(default_factory=list)
+    val_loss: Series = field(default_factory=list)
+    train_metric: Series = field(default_factory=list)
+    val_metric: Series = field(default_factory=list)
+    test_loss: Series = field(default_factory=list)
+    test_metric: Series = field(default_factory=list)
+    lr: Series = field(default_factory=list)
+    grad_global: Series = field(default_factory=list)
+    batch_dependence: Series = field(default_factory=list)
+    grad_layers: list[tuple[str, Series]] = field(default_factory=list)
+    update_ratios: list[tuple[str, Series]] = field(default_factory=list)
+    dead_units: list[tuple[str, Series]] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def name(self, role: str) -> str:
+        return self.names.get(role, role)
+
+
+def curves(scalars: dict[str, Series]) -> Curves:
+    found = Curves()
+    candidates: dict[str, list[tuple[int, int, str]]] = {}
+    for tag, points in scalars.items():
+        if not points or _telemetry(tag, points, found):
+            continue
+        role = _curve_role(tag)
+        if role is not None:
+            extra = len(set(words(tag)) - LOSS - METRIC - TRAIN - VAL - TEST - NEUTRAL)
+            candidates.setdefault(role, []).append((extra, -len(points), tag))
+    for role, options in candidates.items():
+        tag = min(options)[2]
+        setattr(found, role, scalars[tag])
+        found.names[role] = tag
+    return found
+
+
+def _telemetry(tag: str, points: Series, found: Curves) -> bool:
+    """Gradient norms, update ratios, dead units, LR, batch dependence: True if it was one."""
+    family, _, rest = tag.partition("/")
+    family = family.lower().replace("-", "_")
+    tokens = set(words(tag))
+    if family in GRADIENT_FAMILIES:
+        if rest.lower() in GLOBAL_NAMES:
+            found.grad_global, found.names["grad_global"] = points, tag
+        else:
+            found.grad_layers.append((tag, points))
+        return True
+    if "grad" in tokens and "norm" in tokens and tokens <= {"grad", "norm", *TRAIN, "global"}:
+        found.grad_global, found.names["grad_global"] = points, tag  # train/grad_norm (HF)
+        return True
+    if family in UPDATE_FAMILIES:
+        found.update_ratios.append((tag, points))
+        return True
+    if family in DEAD_FAMILIES:
+        found.dead_units.append((tag, points))
+        return True
+    if tag.lower().endswith("batch_dependence"):
+        found.batch_dependence, found.names["batch_dependence"] = points, tag
+        return True
+    if "lr" in tokens or {"learning", "rate"} <= tokens:
+        if not found.lr:
+            found.lr, found.names["lr"] = points, tag
+        return True
+    return False
+
+
+def _curve_role(tag: str) -> str | None:
+    tokens = set(words(tag))
+    if tokens & NOT_A_CURVE:
+        return None
+    quantity = "loss" if tokens & LOSS else "metric" if tokens & METRIC else None
+    splits = [name for name, group in (("train", TRAIN), ("val", VAL), ("test", TEST))
+              if tokens & group]
+    if quantity is None or len(splits) > 1:
+        return None
+    return f"{splits[0] if splits else 'train'}_{quantity}"

@@ -1,0 +1,109 @@
+"""A probe for your own training loop: the telemetry the diagnoser reads, in a few lines.
+
+    from sandbox.probe import Probe
+
+    probe = Probe("runs/my-experiment")         # a TensorBoard run folder
+    probe.watch(model)                          # gradients, update ratios, dead ReLUs
+    for step, (x, y) in enumerate(loader, 1):
+        loss = loss_fn(model(x), y)
+        ...
+        optimizer.step()
+        probe.log("loss/train", loss, step)     # any scalar; loss/train, loss/val, ...
+    probe.close()                               # then: sandbox diagnose runs/
+
+Per-layer gradient norms and update/weight ratios come from optimizer hooks, dead ReLU
+units from forward hooks, both at steps 1, 2, 4, 8, ... and every ``cadence`` steps;
+scalars are buffered and written every few seconds. Nothing changes what the loop
+computes. ``log`` takes a tensor too, but calling it every step on a CUDA tensor syncs the
+device each time: log ``loss.item()`` where you already have it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from pathlib import Path
+
+import torch
+
+from .telemetry import EventWriter, Telemetry
+
+FLUSH_EVERY_S = 2.0
+DEFAULT_CADENCE = 25
+PROBE_INPUTS = 32
+
+
+class Probe:
+    """Writes scalars plus gradient and activation telemetry to one TensorBoard run."""
+
+    def __init__(self, logdir: str | Path, cadence: int = DEFAULT_CADENCE):
+        if cadence < 1:
+            raise ValueError(f"cadence must be a positive number of steps, not {cadence}")
+        self.logdir = Path(logdir)
+        self._writer = EventWriter(self.logdir)
+        self._telemetry = Telemetry(self._writer, cadence, only_watched=True)
+        self._telemetry.install()
+        self._last_flush = time.monotonic()
+        self._closed = False
+        atexit.register(self.close)
+
+    def watch(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Gradient telemetry for the optimizers that train ``model``, dead-unit telemetry
+        for its ``nn.ReLU`` modules. Returns ``model`` unchanged.
+        """
+        self._telemetry.watch(model)
+        return model
+
+    def log(self, tag: str, value: float | torch.Tensor, step: int) -> None:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().item()
+        self._writer.add(tag, float(value), int(step))
+        now = time.monotonic()
+        if now - self._last_flush > FLUSH_EVERY_S:
+            self._last_flush = now
+            self._writer.flush()
+
+    @torch.no_grad()
+    def check_batch_dependence(self, model: torch.nn.Module, inputs: torch.Tensor,
+                               step: int, batch_size: int = 8) -> float:
+        """Serve each of the first 32 ``inputs`` in two batches of ``batch_size`` with
+        different companions, in whatever mode the model is now, and log the fraction
+        whose predicted class changes as ``serve/batch_dependence`` (0 for a model that is
+        a fixed function of each input; train-mode BatchNorm is not).
+        """
+        n, size = len(inputs), max(2, batch_size)
+        if n < size + 1:
+            raise ValueError(f"need more than {size} inputs to vary the batch, got {n}")
+        probes = min(PROBE_INPUTS, n)
+        changed = 0
+        for i in range(probes):
+            first = [i, *((i + 1 + k) % n for k in range(size - 1))]
+            second = [i, *((n - 1 - i - k) % n for k in range(size - 1))]
+            a, b = model(inputs[first])[0], model(inputs[second])[0]
+            changed += int(a.argmax() != b.argmax())
+        fraction = changed / probes
+        self.log("serve/batch_dependence", fraction, step)
+        return fraction
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken by the watched model's optimizers so far."""
+        return self._telemetry.steps
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Remove the hooks and write what is buffered; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._telemetry.remove()
+        self._writer.flush()
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,285 @@
+"""The diagnoser on curves built by hand and written with plain ``SummaryWriter``: under
+the tag names people use, healthy runs get no finding and each pathology gets its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from sandbox.diagnosis import NoEventFiles, diagnose, diagnose_scalars
+from sandbox.diagnosis.tags import curves, words
+
+from .conftest import run_cli
+
+N = 400
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def noisy(base: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
+    """Minibatch noise: independent, multiplicative, heavy-ish tailed."""
+    return base * np.exp(noise * rng(seed).standard_normal(len(base)))
+
+
+def decay(n: int = N, start: float = 2.3, end: float = 0.1) -> np.ndarray:
+    return end + (start - end) * np.exp(-np.arange(n) / (n / 6))
+
+
+def step_lr(n: int = N) -> np.ndarray:
+    """Loss under a step schedule: a plateau, then a sudden drop at each decay."""
+    t = np.arange(n)
+    return (0.3 + 2.0 * np.exp(-t / 40)) * np.where(t < n // 2, 1.0, 0.4) * np.where(
+        t < 3 * n // 4, 1.0, 0.5)
+
+
+def sawtooth(n: int = N, period: int = 12) -> np.ndarray:
+    """Class-sorted data: a jump whenever the next class block starts, then adaptation."""
+    return 0.4 + 2.0 * np.exp(-(np.arange(n) % period) / 2.5)
+
+
+def write(folder: Path, series: dict[str, np.ndarray | list[float]], every: int = 1) -> Path:
+    writer = SummaryWriter(str(folder))
+    for tag, values in series.items():
+        stride = every if "val" in tag.lower() or "eval" in tag.lower() else 1
+        for i, value in enumerate(values):
+            writer.add_scalar(tag, float(value), (i + 1) * stride)
+    writer.close()
+    return folder
+
+
+def symptoms_in(folder: Path) -> set[str]:
+    [run] = diagnose(folder)
+    return {f.symptom for f in run.findings}
+
+
+def val_curve(train: np.ndarray, every: int, turn: float | None = None) -> np.ndarray:
+    points = train[every - 1::every] * 1.1 + 0.05
+    if turn is not None:  # overfitting: up again after the turn
+        k = int(len(points) * turn)
+        points[k:] = points[k] + np.linspace(0, 0.8, len(points) - k)
+    return points
+
+
+HEALTHY: dict[str, Callable[[], dict[str, np.ndarray]]] = {
+    "Loss/train": lambda: {"Loss/train": noisy(decay(), 0.2),
+                           "Loss/val": val_curve(decay(), 40)},
+    "train_loss small batch": lambda: {"train_loss": noisy(decay(), 0.6),
+                                       "val_loss": val_curve(decay(), 40)},
+    "training/loss step lr": lambda: {"training/loss": noisy(step_lr(), 0.15),
+                                      "validation/loss": val_curve(step_lr(), 25)},
+    "hugging face": lambda: {"train/loss": noisy(decay(), 0.1),
+                             "eval/loss": val_curve(decay(), 50),
+                             "train/learning_rate": np.linspace(1e-3, 0, N)},
+}
+
+
+@pytest.mark.parametrize("case", HEALTHY)
+def test_healthy_runs_get_no_finding(case: str, tmp_path: Path):
+    assert symptoms_in(write(tmp_path / "run", HEALTHY[case]())) == set()
+
+
+PATHOLOGIES: dict[str, tuple[str, Callable[[], dict[str, np.ndarray | list[float]]]]] = {
+    "nan": ("diverging", lambda: {"Loss/train": [2.3, 2.8, 4.1, 9.0, math.nan]}),
+    "rising": ("diverging", lambda: {"loss": noisy(np.geomspace(2.3, 40, 100), 0.1)}),
+    "flat at chance": ("not-learning",
+                       lambda: {"train_loss": np.log(10) + 0.02 * rng().standard_normal(300)}),
+    "sawtooth": ("oscillating", lambda: {"loss/train": noisy(sawtooth(), 0.05)}),
+    "overfitting": ("overfitting", lambda: {
+        "Loss/train": noisy(decay(), 0.1),
+        "Loss/val": val_curve(decay(), 20, turn=0.4)}),
+}
+
+
+@pytest.mark.parametrize("case", PATHOLOGIES)
+def test_each_pathology_is_named(case: str, tmp_path: Path):
+    symptom, make = PATHOLOGIES[case]
+    assert symptoms_in(write(tmp_path / "run", make())) == {symptom}
+
+
+def test_a_finding_has_the_step_where_it_starts(tmp_path: Path):
+    [run] = diagnose(write(tmp_path, PATHOLOGIES["nan"][1]()))
+    [finding] = run.findings
+    assert (finding.step, finding.evidence) == (5, "Loss/train became nan at step 5")
+    assert finding.causes and finding.fixes
+
+
+def test_overfitting_starts_at_the_validation_minimum(tmp_path: Path):
+    curves_ = PATHOLOGIES["overfitting"][1]()
+    [run] = diagnose(write(tmp_path, curves_, every=20))
+    [finding] = run.findings
+    assert finding.step == 20 * (int(np.argmin(curves_["Loss/val"])) + 1)
+    assert "Loss/val rose from its minimum" in finding.evidence
+
+
+def test_noise_is_not_oscillation_even_when_it_is_large(tmp_path: Path):
+    shuffled = noisy(sawtooth(), 0.05)[rng(1).permutation(N)]  # same values, no order
+    assert symptoms_in(write(tmp_path / "run", {"loss/train": shuffled})) == {"not-learning"}
+
+
+def test_a_short_early_stopped_rise_is_not_overfitting(tmp_path: Path):
+    val = [1.0, 0.8, 0.7, 0.74, 0.78]  # patience 2 stopped it two evaluations later
+    train = noisy(decay(100), 0.1)
+    assert symptoms_in(write(tmp_path / "run", {"loss/train": train, "loss/val": val},
+                             every=20)) == set()
+
+
+def test_keras_train_and_validation_folders_make_one_run(tmp_path: Path):
+    write(tmp_path / "logs" / "train", {"epoch_loss": noisy(decay(30), 0.02)})
+    val = val_curve(decay(30), 1, turn=0.4)
+    write(tmp_path / "logs" / "validation", {"epoch_loss": val})
+    [run] = diagnose(tmp_path)
+    assert run.name == "logs"
+    assert [f.symptom for f in run.findings] == ["overfitting"]
+    assert "validation/epoch_loss" in run.findings[0].evidence
+
+
+def test_add_scalars_folders_join_their_run(tmp_path: Path):
+    writer = SummaryWriter(str(tmp_path / "exp"))
+    for step, loss in enumerate(noisy(decay(), 0.2), 1):
+        writer.add_scalars("loss", {"train": loss}, step)
+    writer.close()
+    [run] = diagnose(tmp_path)
+    assert run.name == "exp" and run.readable and run.findings == []
+
+
+def test_every_run_below_the_folder_is_found(tmp_path: Path):
+    write(tmp_path / "a" / "good", HEALTHY["Loss/train"]())
+    write(tmp_path / "b" / "nan", PATHOLOGIES["nan"][1]())
+    runs = {r.name: {f.symptom for f in r.findings} for r in diagnose(tmp_path)}
+    assert runs == {"a/good": set(), "b/nan": {"diverging"}}
+
+
+@pytest.mark.parametrize(("tag", "role"), [
+    ("Loss/train", "train_loss"), ("train_loss", "train_loss"), ("training/loss", "train_loss"),
+    ("loss", "train_loss"), ("trainLoss", "train_loss"), ("train_loss_step", "train_loss"),
+    ("loss/val", "val_loss"), ("validation/loss", "val_loss"), ("val_loss_epoch", "val_loss"),
+    ("eval/loss", "val_loss"), ("Accuracy/val", "val_metric"), ("test/metric", "test_metric"),
+    ("val_acc", "val_metric"), ("test_accuracy", "test_metric"),
+])
+def test_tag_roles(tag: str, role: str):
+    found = curves({tag: [(1, 1.0)]})
+    assert found.names == {role: tag}
+
+
+def test_ambiguous_or_foreign_tags_get_no_curve_role():
+    found = curves({"hp_metric": [(1, 1.0)], "train_val_gap": [(1, 0.1)],
+                    "lr-Adam": [(1, 1e-3)], "train/grad_norm": [(1, 2.0)]})
+    assert set(found.names) == {"lr", "grad_global"}
+
+
+def test_the_plainest_candidate_wins():
+    found = curves({"loss/train_kl": [(1, 1.0)] * 50, "loss/train": [(1, 1.0)] * 10})
+    assert found.names["train_loss"] == "loss/train"
+    assert words("valLoss/epoch-2") == ["val", "loss", "epoch", "2"]
+
+
+def grads(first: float, last: float, n: int = 10) -> dict[str, list[tuple[int, float]]]:
+    return {"grad_norm/net.0": [(s, first) for s in range(1, n + 1)],
+            "grad_norm/net.2": [(s, 0.5) for s in range(1, n + 1)],
+            "grad_norm/net.10": [(s, last) for s in range(1, n + 1)]}
+
+
+def test_gradient_rules_use_the_order_layers_were_written_in():
+    vanishing = {"loss/train": [(1, 1.0)], **grads(1e-9, 0.5)}
+    assert [f.symptom for f in diagnose_scalars(vanishing)] == ["vanishing-gradients"]
+    reversed_order = dict(reversed(list(grads(1e-9, 0.5).items())))  # net.10 written first
+    assert diagnose_scalars({"loss/train": [(1, 1.0)], **reversed_order}) == []
+
+
+def test_exploding_gradients_and_large_updates():
+    series = {"loss/train": [(s, 1.0) for s in range(1, 11)],
+              "grad_norm/global": [(s, 1.0 if s < 4 else 500.0) for s in range(1, 11)],
+              "update_ratio/net.0": [(s, 0.5) for s in range(1, 11)]}
+    found = {f.symptom: f for f in diagnose_scalars(series)}
+    assert set(found) == {"exploding-gradients", "large-updates"}
+    assert found["exploding-gradients"].step == 4
+
+
+def test_dead_units_need_most_units_silent_late_in_the_run():
+    dying = [(s, min(1.0, s / 10)) for s in range(1, 21)]
+    recovering = [(s, 0.9 if s < 10 else 0.02) for s in range(1, 21)]
+    assert [f.symptom for f in diagnose_scalars(
+        {"loss": [(1, 1.0)], "dead_units/net.1": dying})] == ["dead-units"]
+    assert diagnose_scalars({"loss": [(1, 1.0)], "dead_units/net.1": recovering}) == []
+
+
+def test_validation_gaps_and_batch_dependence():
+    series = {"loss/train": [(1, 1.0)], "metric/val": [(9, 0.98)], "test/metric": [(9, 0.70)],
+              "serve/batch_dependence": [(9, 0.25)]}
+    found = {f.symptom: f.evidence for f in diagnose_scalars(series)}
+    assert found == {"optimistic-validation": "metric/val 0.980 vs test/metric 0.700",
+                     "eval-batch-dependence": "25% of probe inputs changed their predicted "
+                     "class with the other inputs in their batch (serve/batch_dependence)"}
+
+
+# -- bad input, through the CLI -----------------------------------------------------------
+def test_an_empty_folder_is_exit_2_with_a_clear_message(tmp_path: Path):
+    result = run_cli("diagnose", str(tmp_path))
+    assert result.returncode == 2
+    assert "no TensorBoard event files" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_corrupt_event_file_is_named(tmp_path: Path):
+    (tmp_path / "events.out.tfevents.1.host").write_bytes(b"\x00garbage" * 50)
+    result = run_cli("diagnose", str(tmp_path))
+    assert result.returncode == 2
+    assert "events.out.tfevents.1.host: no readable record" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_corrupt_run_next_to_a_good_one_is_a_note(tmp_path: Path):
+    write(tmp_path / "good", HEALTHY["Loss/train"]())
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "events.out.tfevents.1.host").write_bytes(b"\x07" * 300)
+    result = run_cli("diagnose", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    runs = {r["run"]: r for r in json.loads(result.stdout)["runs"]}
+    assert runs["good"]["findings"] == []
+    assert "no readable record" in runs["bad"]["notes"][0]
+
+
+def test_a_truncated_event_file_is_read_up_to_the_damage(tmp_path: Path):
+    write(tmp_path, PATHOLOGIES["nan"][1]())
+    [event_file] = tmp_path.glob("events.out.tfevents.*")
+    event_file.write_bytes(event_file.read_bytes()[:-10])  # the writer was killed mid-record
+    [run] = diagnose(tmp_path)
+    assert run.readable  # the first four points survive
+
+
+def test_a_log_without_a_loss_tag_lists_what_it_saw(tmp_path: Path):
+    write(tmp_path, {"reward/episode": [1.0, 2.0, 3.0]})
+    result = run_cli("diagnose", str(tmp_path))
+    assert result.returncode == 2
+    assert "no training-loss tag among: reward/episode" in result.stderr
+    with pytest.raises(NoEventFiles):
+        diagnose(tmp_path)
+
+
+def test_json_output_has_the_documented_shape(tmp_path: Path):
+    write(tmp_path / "runs" / "nan", PATHOLOGIES["nan"][1]())
+    result = run_cli("diagnose", str(tmp_path / "runs"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"runs": [{
+        "run": "nan", "notes": ["no gradient telemetry: gradient rules skipped "
+                                "(sandbox.probe.Probe writes it)"],
+        "findings": [{"symptom": "diverging", "step": 5,
+                      "evidence": "Loss/train became nan at step 5"}]}]}
+
+
+def test_the_report_names_causes_and_fixes(tmp_path: Path):
+    write(tmp_path / "run", PATHOLOGIES["sawtooth"][1]())
+    result = run_cli("diagnose", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "oscillating since step" in result.stdout
+    assert "likely causes: data not shuffled" in result.stdout
+    assert "try: shuffle every epoch" in result.stdout
