@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .telemetry import EventWriter, Telemetry
+from .telemetry import EventWriter, Telemetry, companion_batches
 
 FLUSH_EVERY_S = 2.0
 DEFAULT_CADENCE = 25
@@ -77,8 +77,7 @@ class Probe:
         probes = min(PROBE_INPUTS, n)
         changed = 0
         for i in range(probes):
-            first = [i, *((i + 1 + k) % n for k in range(size - 1))]
-            second = [i, *((n - 1 - i - k) % n for k in range(size - 1))]
+            first, second = companion_batches(i, n, size)
             a, b = model(inputs[first])[0], model(inputs[second])[0]
             changed += int(a.argmax() != b.argmax())
         fraction = changed / probes

@@ -74,6 +74,15 @@ def layer_name(param_name: str) -> str:
     return param_name.rsplit(".", 1)[0] if "." in param_name else param_name
 
 
+def companion_batches(i: int, n: int, size: int) -> tuple[list[int], list[int]]:
+    """Two batches of ``size`` rows out of ``n`` that share only row ``i``: its neighbours
+    after it, and rows from the far end. A model that is a fixed function of each input
+    predicts row ``i`` the same in both (the batch-dependence probe).
+    """
+    return ([i, *((i + 1 + k) % n for k in range(size - 1))],
+            [i, *((n - 1 - i - k) % n for k in range(size - 1))])
+
+
 def due(step: int, cadence: int) -> bool:
     """Gradient telemetry at steps 1, 2, 4, 8, ... and every ``cadence`` steps: dense where
     explosions and vanishing show (the first steps), sparse once training is steady.

@@ -27,7 +27,7 @@ import torch._dynamo  # preloaded on purpose, see PROBE_SIZE's comment
 
 from .. import data as datasets
 from ..config import Config
-from ..telemetry import EventWriter, Telemetry
+from ..telemetry import EventWriter, Telemetry, companion_batches
 from .job import Job
 from .run import NonFiniteLoss, Run
 
@@ -209,10 +209,9 @@ def batch_dependence(predict: Any, model: torch.nn.Module, test: datasets.Split,
     n = len(test)
     changed = 0
     for i in range(PROBE_SIZE):
-        others = [(i + 1 + k) % n for k in range(size - 1)]
-        strangers = [(n - 1 - i - k) % n for k in range(size - 1)]
-        first = _predict_batch(predict, model, test.x[[i, *others]], device, test.num_classes)
-        second = _predict_batch(predict, model, test.x[[i, *strangers]], device, test.num_classes)
+        ours, theirs = companion_batches(i, n, size)
+        first = _predict_batch(predict, model, test.x[ours], device, test.num_classes)
+        second = _predict_batch(predict, model, test.x[theirs], device, test.num_classes)
         changed += int(first[0].argmax() != second[0].argmax())
     return changed / PROBE_SIZE
 
