@@ -57,6 +57,7 @@ class Scenario:
     locked: tuple[str, ...] = ()
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    quiz: dict[str, str] = field(default_factory=dict)  # one-line "cause" and "fix"
 
     @property
     def pipeline_path(self) -> Path:
@@ -131,6 +132,9 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     for s in meta.get("symptoms") or []:
         if not (isinstance(s, dict) and {"id", "text"} <= s.keys()):
             problems.append("each symptom needs an 'id' and a 'text'")
+    quiz = meta.get("quiz")
+    if quiz is not None and not (isinstance(quiz, dict) and {"cause", "fix"} <= quiz.keys()):
+        problems.append("'quiz' needs a one-line 'cause' and 'fix'")
     verify = meta.get("verify")
     if verify is not None:
         problems += _criteria_problems(verify)
@@ -159,6 +163,7 @@ def _build(meta: dict[str, Any], folder: Path) -> Scenario:
         task=meta.get("task", "classification"), locked=tuple(meta.get("locked", ())),
         bounds={k: tuple(v) for k, v in (meta.get("bounds") or {}).items()},
         choices={k: tuple(v) for k, v in (meta.get("choices") or {}).items()},
+        quiz={k: " ".join(str(v).split()) for k, v in (meta.get("quiz") or {}).items()},
     )
 
 

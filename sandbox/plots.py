@@ -82,3 +82,19 @@ def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) -> Path:
+    """One run's curves under a neutral title: the quiz must not name the scenario."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    _loss_panel(left, [(result, BROKEN, "the run")])
+    _metric_panel(right, [(result, BROKEN, "the run")], minimum)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle(title, fontsize=12, fontweight="bold")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,10 @@ def verified(runs_dir: Path):
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a child process."""
+    """The real console entry point in a child process. Its home (workspaces, history) is
+    an empty folder unless ``env`` names one, so a developer's ./workspace never leaks in.
+    """
+    home = {"SANDBOX_HOME": os.path.join(tempfile.gettempdir(), f"no-home-{uuid.uuid4().hex}")}
     return subprocess.run([sys.executable, "-m", "sandbox", *args], capture_output=True,
                           text=True, cwd=cwd or ROOT, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})})
+                          env={**os.environ, "COLUMNS": "200", **home, **(env or {})})

@@ -39,5 +39,5 @@ def run(args: argparse.Namespace) -> int:
     render.verdict(fixed, scenario, out)
     out.print(f"\nOpen {fixed.png} for both curves side by side, or run "
               f"`tensorboard --logdir {args.logdir / scenario.id}` to overlay them.\n"
-              "Next: `sandbox list`, then pick a scenario and `sandbox show ID`.")
+              "Next: `sandbox drill` to fix scenarios against the clock, or `sandbox list`.")
     return EXIT_PASS if (not broken.passed and fixed.passed) else EXIT_FAIL

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
               f"{c.test_metric_min:g} (scored through predict() in batches of "
               f"{c.serve_batch_size}); validation within {c.val_tolerance:g} of the test; "
               f"at most {c.max_steps} optimizer steps; {c.time_limit_s:g} s per seed.")
-    out.print(f"\nNext: `sandbox run {s.id}` to see it fail, then `sandbox verify {s.id} "
-              "--set key=value`, `--config FILE` or `--pipeline FILE`.")
+    out.print(f"\nNext: `sandbox start {s.id}` for a workspace copy to fix against the clock, "
+              f"or `sandbox run {s.id}` to see it fail and `sandbox verify {s.id} --set "
+              "key=value` (or `--config FILE`, `--pipeline FILE`) to try a fix.")
     return 0

@@ -56,3 +56,21 @@ def make_candidate(args: argparse.Namespace):
     chosen = candidate.make(scenario, solution=args.solution, config_file=args.config,
                             pipeline_file=args.pipeline, overrides=args.overrides)
     return scenario, chosen
+
+
+def history():
+    """The history database in the home folder (``./workspace`` or ``$SANDBOX_HOME``)."""
+    from ..history import History
+    from ..home import home_dir
+    return History.in_home(home_dir())
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on the terminal; a closed stdin is a clear error, not a hang."""
+    from ..errors import SandboxError
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        raise SandboxError("no answer: stdin is closed. Pass --yes to confirm without a "
+                           "prompt.") from None
+    return answer.strip().lower() in ("y", "yes")

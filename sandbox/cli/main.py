@@ -11,9 +11,25 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import SandboxError
-from . import cmd_check, cmd_demo, cmd_diagnose, cmd_list, cmd_run, cmd_show, cmd_verify
+from . import (
+    cmd_check,
+    cmd_demo,
+    cmd_diagnose,
+    cmd_drill,
+    cmd_hint,
+    cmd_list,
+    cmd_quiz,
+    cmd_run,
+    cmd_show,
+    cmd_solution,
+    cmd_start,
+    cmd_stats,
+    cmd_verify,
+    cmd_watch,
+)
 
-COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_diagnose, cmd_demo, cmd_check)
+COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_start, cmd_hint, cmd_watch,
+            cmd_solution, cmd_drill, cmd_quiz, cmd_stats, cmd_diagnose, cmd_demo, cmd_check)
 EXIT_INTERNAL = 3
 
 

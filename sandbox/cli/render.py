@@ -38,7 +38,8 @@ def scenario_table(scenarios: Iterable[Scenario]) -> None:
         table.add_row(s.id, s.title, STARS.get(s.difficulty, "?"), ", ".join(s.tags))
     out = console()
     out.print(table)
-    out.print("Next: `sandbox show ID` for the brief, `sandbox run ID` to see it fail.")
+    out.print("Next: `sandbox start ID` to work on one against the clock, `sandbox drill` "
+              "for a timed drill, `sandbox show ID` for a brief.")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,213 @@
+"""Terminal pieces the practice commands share: the broken run's symptoms, a workspace
+verification with its record, and the watch loop (``watch`` and ``drill`` both use it).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from .. import drills
+from ..catalog import Scenario
+from ..errors import SandboxError
+from ..history import HINT_PENALTY_S, History
+from ..home import Workspace
+from ..termchart import line_chart
+from . import render
+
+if TYPE_CHECKING:
+    from ..verification import Verification
+
+POLL_S = 0.4
+SETTLE_S = 0.3  # editors save in several writes; wait for the files to stop changing
+
+
+def loss_chart(result: dict[str, Any], out: Console) -> None:
+    """The training loss as text, and the validation accuracy in one line."""
+    series = result.get("series", {})
+    out.print(escape(line_chart(series.get("loss/train", []), title="loss/train")),
+              soft_wrap=True)
+    val = series.get("metric/val", [])
+    if val:
+        test = result.get("test/metric")
+        test_text = f"; hidden test {test:.3f}" if test is not None else ""
+        out.print(f"metric/val (validation accuracy): {val[0][1]:.3f} at step {val[0][0]} -> "
+                  f"{val[-1][1]:.3f} at step {val[-1][0]}{test_text}")
+
+
+def run_broken(scenario: Scenario, device: str, logdir: Path, out: Console,
+               diagnosis: bool = True) -> Verification:
+    """Run the shipped pipeline on the first seed and show what it looks like."""
+    from ..harness import candidate
+    from ..verification import verify
+
+    out.print(f"Running the shipped pipeline once (seed {scenario.seeds[0]}) so you can see "
+              "what is wrong...")
+    with render.progress(scenario.criteria.max_steps) as on_event:
+        outcome = verify(scenario, candidate.make(scenario), seeds=scenario.seeds[:1],
+                         device=device, logdir=logdir, on_event=on_event, with_baseline=False)
+    show_symptoms(outcome, out, diagnosis)
+    return outcome
+
+
+def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -> None:
+    seed = outcome.seeds[0]
+    out.print(f"seed {seed.seed}: {seed.status}" + (f" ({seed.error})" if seed.error else ""))
+    loss_chart(outcome.results[0], out)
+    if diagnosis:
+        render.seed_findings(outcome, out)
+    render.paths(outcome, out)
+
+
+def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, device: str,
+                     logdir: Path, out: Console, show: bool = True,
+                     seeds: list[int] | None = None) -> tuple[Verification, drills.Recorded]:
+    """Verify the workspace and record the verdict against its attempt; only a run
+    that covers every one of the scenario's seeds can solve the attempt.
+    """
+    from ..verification import verify
+
+    chosen = ws.candidate()
+    out.print(f"Verifying your workspace {ws.root} ({edits(ws)})", highlight=False)
+    with render.progress(scenario.criteria.max_steps, to_stderr=not show) as on_event:
+        outcome = verify(scenario, chosen, seeds=seeds, device=device, logdir=logdir,
+                         on_event=on_event)
+    if any(s.status == "bad-device" for s in outcome.seeds):
+        raise SandboxError(outcome.seeds[0].error or "the device is not available")
+    every_seed = set(scenario.seeds) <= {s.seed for s in outcome.seeds}
+    recorded = drills.record(scenario, history, passed=outcome.passed, can_solve=every_seed,
+                             failed=outcome.failed_checks, wall_time_s=outcome.wall_time_s,
+                             run_group=outcome.run_group)
+    if show:
+        render.verdict(outcome, scenario, out)
+        report(outcome, recorded, scenario, out)
+    return outcome, recorded
+
+
+def report(outcome: Verification, recorded: drills.Recorded, scenario: Scenario,
+           out: Console) -> None:
+    """After the verdict: the clock, and on a pass the explanation."""
+    attempt = recorded.attempt
+    if not outcome.passed:
+        if attempt is not None and attempt.status == "open":
+            out.print(f"Clock: {drills.clock(attempt.elapsed_s())} so far, {attempt.hints} "
+                      f"hint(s). Stuck? `sandbox hint {scenario.id}`.")
+        return
+    out.print("\n[bold]Why it broke, and why the fix works[/]\n"
+              f"{render.unfold(scenario.explanation)}\n")
+    if recorded.solved_now and attempt is not None:
+        out.print(f"[bold green]Solved[/] {scenario.id} in {solve_time(attempt)}. "
+                  "Recorded; `sandbox stats` shows your history.")
+    elif attempt is not None and attempt.status == "solved":
+        out.print(f"Already solved ({solve_time(attempt)}); this pass was recorded but not "
+                  f"timed. `sandbox start {scenario.id} --reset` starts a fresh timed attempt.")
+    else:
+        out.print(f"This pass was recorded but not timed: no attempt is open. `sandbox start "
+                  f"{scenario.id}` opens one.")
+
+
+def edits(ws: Workspace) -> str:
+    edited = ws.edited()
+    return f"edited: {', '.join(edited)}" if edited else "no edits yet"
+
+
+def solve_time(attempt: Any) -> str:
+    """'4m10s', or '4m10s + 2 hints = 8m10s', or a note that the solution was shown."""
+    base = drills.clock(attempt.duration_s)
+    if attempt.revealed:
+        return f"{base} (solution shown, so it does not count as a clean solve)"
+    if attempt.hints:
+        return (f"{base} + {attempt.hints} hint(s) x {HINT_PENALTY_S // 60}m = "
+                f"{drills.clock(attempt.score_s)}")
+    return base
+
+
+def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, logdir: Path,
+          out: Console, deadline: float | None = None, can_skip: bool = False) -> str:
+    """Verify on every save until a pass. Returns 'solved', 'quit', 'skipped' or 'time-up'.
+
+    Keys (typed, then Enter): nothing = verify now, h = hint, q = quit, s = skip. A solve
+    recorded by another terminal (``sandbox verify``) ends the watch too.
+    """
+    keys = "Enter: verify now, h: hint, " + ("s: skip, " if can_skip else "") + "q: quit"
+    watched = history.latest(scenario.id)
+    keyboard = _Keyboard()
+    out.print(f"Watching {ws.root} for saves ({keys}).", highlight=False)
+    last = ws.snapshot()
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            return "time-up"
+        if watched is not None and watched.status == "open" \
+                and history.attempt(watched.id).status == "solved":
+            out.print("Solved from another terminal.")
+            return "solved"
+        command = keyboard.read(POLL_S)
+        if command in ("q", "quit"):
+            return "quit"
+        if command in ("s", "skip") and can_skip:
+            return "skipped"
+        if command in ("h", "hint"):
+            show_hint(scenario, history, out)
+            continue
+        if command not in (None, ""):
+            out.print(f"Unknown key {command!r}. {keys}.", highlight=False)
+            continue
+        changed = ws.snapshot() != last
+        if command == "" or changed:
+            if changed:
+                time.sleep(SETTLE_S)
+            last = ws.snapshot()
+            try:
+                outcome, _ = verify_workspace(scenario, ws, history, device=device,
+                                              logdir=logdir, out=out)
+            except SandboxError as error:  # a typo in the workspace: say so, keep watching
+                out.print(f"[red]{escape(str(error))}[/]")
+                outcome = None
+            if outcome is not None and outcome.passed:
+                return "solved"
+            out.print(f"Watching {ws.root} for saves ({keys}).", highlight=False)
+
+
+def show_hint(scenario: Scenario, history: History, out: Console) -> None:
+    attempt, used, new = drills.take_hint(scenario, history)
+    for n, text in enumerate(scenario.hints[:used], 1):
+        style = "bold" if (n == used and new) else "dim"
+        out.print(f"[{style}]Hint {n} of {len(scenario.hints)}:[/] {escape(render.unfold(text))}")
+    if new:
+        out.print(f"(+{HINT_PENALTY_S // 60}m on your time; {used} hint(s) used.)")
+    elif attempt.status == "solved":
+        out.print("(You have solved this one, so hints are free now.)")
+    else:
+        out.print(f"That was the last hint, already counted. `sandbox solution {scenario.id}` "
+                  "shows the reference fix.")
+
+
+class _Keyboard:
+    """Lines typed on stdin, without blocking; quiet once stdin is closed or not pollable."""
+
+    def __init__(self) -> None:
+        self.open = os.name == "posix" and sys.stdin is not None and not sys.stdin.closed
+
+    def read(self, timeout: float) -> str | None:
+        if not self.open:
+            time.sleep(timeout)
+            return None
+        try:
+            ready, _, _ = select.select([sys.stdin], [], [], timeout)
+        except (OSError, ValueError):
+            self.open = False
+            return None
+        if not ready:
+            return None
+        line = sys.stdin.readline()
+        if line == "":  # end of input: keep watching files only
+            self.open = False
+            return None
+        return line.strip().lower()
