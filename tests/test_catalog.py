@@ -86,3 +86,18 @@ def test_unknown_criterion_is_named(tmp_path: Path):
     meta.write_text(meta.read_text().replace("  max_steps: 100", "  max_steps: 100\n  speed: 3"))
     with pytest.raises(ScenarioFormatError, match=r"verify\.speed is not a known criterion"):
         catalog.load_scenario(folder)
+
+
+def test_every_catalog_scenario_states_its_cause_and_fix_for_the_quiz():
+    for scenario in catalog.discover().values():
+        assert scenario.quiz.keys() >= {"cause", "fix"}, scenario.id
+        assert all(len(scenario.quiz[k]) < 100 for k in ("cause", "fix")), scenario.id
+
+
+def test_a_quiz_block_without_a_fix_is_a_format_problem(tmp_path: Path):
+    folder = tmp_path / "tiny-v1"
+    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
+    meta = folder / "scenario.yaml"
+    meta.write_text(meta.read_text() + "quiz: {cause: the learning rate is too low}\n")
+    with pytest.raises(ScenarioFormatError, match="'quiz' needs a one-line 'cause' and 'fix'"):
+        catalog.load_scenario(folder)

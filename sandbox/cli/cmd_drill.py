@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                 out.print(f"(Your earlier files for it were backed up to {started.backup})",
                           highlight=False)
             out.print(f"Workspace: {started.workspace.root} (edit "
-                      f"{', '.join(scenario.editable)})", highlight=False)
+                      f"{', '.join(scenario.editable)}; TICKET.md there has the rules)",
+                      highlight=False)
             practice.run_broken(scenario, args.device, args.logdir, out,
                                 diagnosis=not args.interview)
             result = practice.watch(scenario, started.workspace, log, device=args.device,
