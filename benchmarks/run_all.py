@@ -9,6 +9,7 @@ from pathlib import Path
 
 import bench_cli
 import bench_diagnosis
+import bench_practice
 import bench_telemetry
 import torch
 
@@ -24,8 +25,11 @@ def main() -> None:
     tele += bench_telemetry.main()
     diag = ["", "## Diagnoser: precision and recall; probe overhead", ""]
     diag += bench_diagnosis.main()
+    practice = ["", "## Practice commands and the history database (whole processes; "
+                "writes in-process, 300 each)", ""]
+    practice += bench_practice.main()
     out = Path(__file__).with_name("RESULTS.md")
-    out.write_text("\n".join(header + cli + tele + diag) + "\n")
+    out.write_text("\n".join(header + cli + tele + diag + practice) + "\n")
     print(f"wrote {out}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,13 +26,15 @@ def test_list_json_lists_the_catalog():
         assert entry["difficulty"] in (1, 2, 3) and entry["tags"]
 
 
-@pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "exploding-lr-v1"]])
-def test_listing_and_showing_do_not_import_torch(command):
+@pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "exploding-lr-v1"],
+                                     ["stats", "--json"]])
+def test_listing_and_showing_do_not_import_torch(command, tmp_path):
     code = (f"import sys; from sandbox.cli.main import main; rc = main({command!r}); "
             "sys.stdout.flush(); print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', "
             "file=sys.stderr); sys.exit(rc)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=60)
+                            cwd=ROOT, timeout=60,
+                            env={**os.environ, "SANDBOX_HOME": str(tmp_path / "home")})
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().endswith("NO-TORCH")
 
