@@ -126,7 +126,7 @@ def pick(scenarios: list[Scenario], history: History, *, count: int,
     order, then solved ones.
     """
     if count < 1:
-        raise ConfigError(f"--count {count}: a drill needs at least one scenario.")
+        raise ConfigError(f"--count {count}: pick at least one scenario.")
     matching = [s for s in scenarios if (difficulty is None or s.difficulty == difficulty)
                 and (tag is None or tag in s.tags)]
     if not matching:

@@ -229,6 +229,9 @@ def test_a_mock_interview_shows_the_curves_but_not_the_diagnosis(home, tmp_path)
     try:
         drill.expect("Mock interview")
         drill.expect("for saves")
+        drill.send("")                                           # a failing verification
+        drill.expect("FAIL")
+        drill.expect("for saves", since=drill.seen.index("FAIL"))
         assert "loss/train (log scale)" in drill.seen and "not-learning" not in drill.seen
         drill.send("q")
         assert drill.wait() == 1

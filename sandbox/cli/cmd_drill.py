@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                 diagnosis=not args.interview)
             result = practice.watch(scenario, started.workspace, log, device=args.device,
                                     logdir=args.logdir, out=out, deadline=deadline,
-                                    can_skip=True)
+                                    can_skip=True, findings=not args.interview)
             ended.append((scenario.id, _close(log, started.attempt.id, result)))
             current = None
             if result in ("quit", "time-up"):

@@ -68,7 +68,8 @@ def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -
 
 def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, device: str,
                      logdir: Path, out: Console, show: bool = True,
-                     seeds: list[int] | None = None) -> tuple[Verification, drills.Recorded]:
+                     seeds: list[int] | None = None, findings: bool = True,
+                     ) -> tuple[Verification, drills.Recorded]:
     """Verify the workspace and record the verdict against its attempt; only a run
     that covers every one of the scenario's seeds can solve the attempt.
     """
@@ -86,7 +87,7 @@ def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, dev
                              failed=outcome.failed_checks, wall_time_s=outcome.wall_time_s,
                              run_group=outcome.run_group)
     if show:
-        render.verdict(outcome, scenario, out)
+        render.verdict(outcome, scenario, out, findings=findings)
         report(outcome, recorded, scenario, out)
     return outcome, recorded
 
@@ -130,7 +131,8 @@ def solve_time(attempt: Any) -> str:
 
 
 def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, logdir: Path,
-          out: Console, deadline: float | None = None, can_skip: bool = False) -> str:
+          out: Console, deadline: float | None = None, can_skip: bool = False,
+          findings: bool = True) -> str:
     """Verify on every save until a pass. Returns 'solved', 'quit', 'skipped' or 'time-up'.
 
     Keys (typed, then Enter): nothing = verify now, h = hint, q = quit, s = skip. A solve
@@ -166,7 +168,7 @@ def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, l
             last = ws.snapshot()
             try:
                 outcome, _ = verify_workspace(scenario, ws, history, device=device,
-                                              logdir=logdir, out=out)
+                                              logdir=logdir, out=out, findings=findings)
             except SandboxError as error:  # a typo in the workspace: say so, keep watching
                 out.print(f"[red]{escape(str(error))}[/]")
                 outcome = None

@@ -71,8 +71,11 @@ def progress(max_steps: int, to_stderr: bool = False) -> Iterator[EventFn]:
         yield on_event
 
 
-def verdict(outcome: Verification, scenario: Scenario, out: Console | None = None) -> None:
-    """The per-criterion table (required vs measured, per seed), errors, verdict, paths."""
+def verdict(outcome: Verification, scenario: Scenario, out: Console | None = None,
+            findings: bool = True) -> None:
+    """The per-criterion table (required vs measured, per seed), errors, verdict, the
+    diagnoser's findings (left out in a mock interview), paths.
+    """
     out = out or console()
     table = Table(title=f"{scenario.id}: {outcome.description}", title_justify="left")
     table.add_column("criterion")
@@ -98,7 +101,8 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
                   f"seeds fail ({', '.join(outcome.failed_checks)}); "
                   f"{outcome.wall_time_s:.1f} s.")
-    seed_findings(outcome, out)
+    if findings:
+        seed_findings(outcome, out)
     paths(outcome, out)
 
 
