@@ -119,11 +119,11 @@ def record(scenario: Scenario, history: History, *, passed: bool, failed: list[s
     return Recorded(history.attempt(latest.id) if latest is not None else None, solved)
 
 
-def pick(scenarios: list[Scenario], history: History, *, count: int,
+def pick(scenarios: list[Scenario], history: History | None, *, count: int,
          difficulty: int | None = None, tag: str | None = None,
          rng: random.Random | None = None) -> list[Scenario]:
     """Up to ``count`` scenarios matching the filters: unsolved ones first, in random
-    order, then solved ones.
+    order, then solved ones (with no history, all in random order).
     """
     if count < 1:
         raise ConfigError(f"--count {count}: pick at least one scenario.")
@@ -136,7 +136,8 @@ def pick(scenarios: list[Scenario], history: History, *, count: int,
             f"{' and' if difficulty and tag else ''}{f' tag {tag!r}' if tag else ''}. "
             f"Tags in the catalog: {', '.join(tags)}.")
     rng = rng or random.Random()
-    solved = {a.scenario for a in history.attempts() if a.score_s is not None}
+    attempts = history.attempts() if history is not None else []
+    solved = {a.scenario for a in attempts if a.score_s is not None}
     fresh = [s for s in matching if s.id not in solved]
     done = [s for s in matching if s.id in solved]
     rng.shuffle(fresh)

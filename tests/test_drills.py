@@ -133,3 +133,10 @@ def test_the_text_chart_draws_a_falling_loss_and_marks_non_finite_values():
     text = line_chart(diverging, title="loss/train")
     assert "x = non-finite (first at step 30)" in text
     assert line_chart([], title="loss/train") == "loss/train: nothing was logged"
+
+
+def test_a_seeded_pick_without_history_is_the_same_for_everyone():
+    scenarios = list(CATALOG.values())
+    runs = [[s.id for s in drills.pick(scenarios, None, count=4, rng=random.Random(7))]
+            for _ in range(2)]
+    assert runs[0] == runs[1] and sorted(runs[0]) == sorted(CATALOG)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..errors import EXIT_PASS
+from ..history import HINT_PENALTY_S
 from .common import add_scenarios, add_subcommand, history
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
-        commands, "hint", "Show the next hint for a scenario (each adds 2 minutes).",
+        commands, "hint",
+        f"Show the next hint for a scenario (each adds {HINT_PENALTY_S // 60} minutes).",
         "  sandbox hint exploding-lr-v1     # hint 1; again for hint 2, then 3")
     parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
     add_scenarios(parser)

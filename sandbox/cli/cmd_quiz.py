@@ -23,7 +23,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="only scenarios of difficulty D (1-3)")
     parser.add_argument("--tag", metavar="T", help="only scenarios with tag T")
     parser.add_argument("--seed", type=int, metavar="S",
-                        help="fix the choice and order of questions")
+                        help="the same questions in the same order for everyone (without it, "
+                             "scenarios you have not solved come first)")
     add_scenarios(parser)
     add_execution(parser)
     parser.set_defaults(handler=run)
@@ -32,25 +33,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import drills, quiz
     from ..catalog import discover
+    from ..plots import draw_quiz
     from . import render
+    from .practice import loss_chart
 
     rng = random.Random(args.seed)
+    out, log = render.console(), history()
     catalog = quiz.quizzable(list(discover(args.scenarios).values()))
-    picked = drills.pick(catalog, history(), count=args.count, difficulty=args.difficulty,
+    seeded = args.seed is not None  # the same quiz for everyone: ignore their histories
+    picked = drills.pick(catalog, None if seeded else log, count=args.count,
+                         difficulty=args.difficulty,
                          tag=args.tag, rng=rng) if catalog else []
     if not picked:
         raise SandboxError("no scenario has a quiz: block (a one-line cause and fix).")
     rng.shuffle(picked)
-    out, log = render.console(), history()
     score = 0
     for n, scenario in enumerate(picked, 1):
         out.rule(f"Question {n} of {len(picked)}")
         result = broken_run(scenario, args, out)
         png = Path(args.logdir) / "quiz" / f"{time.strftime('%Y%m%d-%H%M%S')}-q{n}.png"
-        from ..plots import draw_quiz
         draw_quiz(png, result, scenario.criteria.test_metric_min,
                   f"Quiz question {n}: what went wrong in this run?")
-        from .practice import loss_chart
         loss_chart(result, out)
         out.print(f"curves: {png}", highlight=False)
         for question in quiz.questions(scenario, catalog, rng):
