@@ -7,6 +7,7 @@ code the CLI returns, so the CLI prints ``str(error)`` and exits without a trace
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class SandboxError(Exception):

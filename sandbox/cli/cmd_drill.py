@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from ..errors import EXIT_FAIL, EXIT_PASS, ConfigError
-from .common import add_execution, add_scenarios, add_subcommand, history
+from ..errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, ConfigError
+from .common import add_execution, add_filters, add_scenarios, add_subcommand, history
 
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..catalog import Scenario
+    from ..history import Attempt, History
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,9 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         f"scenarios, {INTERVIEW['minutes']:g} minutes, no automatic diagnosis")
     parser.add_argument("--count", type=int, metavar="N", help="how many scenarios")
     parser.add_argument("--minutes", type=float, metavar="M", help="the time for all of them")
-    parser.add_argument("--difficulty", type=int, choices=(1, 2, 3), metavar="D",
-                        help="only scenarios of difficulty D (1-3)")
-    parser.add_argument("--tag", metavar="T", help="only scenarios with tag T")
+    add_filters(parser)
     parser.add_argument("--interview", action="store_true",
                         help="mock-interview preset: the curves without the diagnoser's "
                              "findings, as an interviewer would show them")
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"[bold]{'Mock interview' if args.interview else 'Drill'}[/]: {len(picked)} "
               f"scenario(s), {minutes:g} minutes on one clock. Each is revealed in turn; "
               "fix it in its workspace folder and it is verified on every save.")
-    ended: list[tuple[str, object]] = []
+    ended: list[tuple[str, Attempt]] = []
     current = None
     try:
         for n, scenario in enumerate(picked, 1):
@@ -93,12 +96,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_PASS if _finish(log, drill_id, picked, ended, out) == "all" else EXIT_FAIL
 
 
-def _close(log, attempt_id: int, result: str):
+def _close(log: History, attempt_id: int, result: str) -> Attempt:
     status = {"skipped": "skipped", "time-up": "timed-out", "quit": "abandoned"}.get(result)
     return log.close_attempt(attempt_id, status) if status else log.attempt(attempt_id)
 
 
-def _finish(log, drill_id: int, picked, ended, out) -> str:
+def _finish(log: History, drill_id: int, picked: list[Scenario],
+            ended: list[tuple[str, Attempt]], out: Console) -> str:
     """Close the drill and print the summary; returns 'all' when every scenario was solved."""
     from rich.table import Table
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..errors import EXIT_PASS, SandboxError
-from .common import add_execution, add_scenarios, add_subcommand, history
+from .common import add_execution, add_filters, add_scenarios, add_subcommand, history
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -19,9 +19,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "  sandbox quiz --seed 7        # the same questions for a whole class")
     parser.add_argument("--count", type=int, default=3, metavar="N",
                         help="how many runs to read (default: 3)")
-    parser.add_argument("--difficulty", type=int, choices=(1, 2, 3), metavar="D",
-                        help="only scenarios of difficulty D (1-3)")
-    parser.add_argument("--tag", metavar="T", help="only scenarios with tag T")
+    add_filters(parser)
     parser.add_argument("--seed", type=int, metavar="S",
                         help="the same questions in the same order for everyone (without it, "
                              "scenarios you have not solved come first)")

@@ -10,7 +10,7 @@ import argparse
 import json
 
 from ..errors import EXIT_FAIL, EXIT_PASS, ConfigError
-from .common import add_candidate, add_subcommand, history, make_candidate
+from .common import add_candidate, add_subcommand, history, make_candidate, refuse_bad_device
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from ..verification import verify
     from . import practice, render
 
-    ws = workspace_of(args, get(args.scenario, args.scenarios))
+    scenario = get(args.scenario, args.scenarios)
+    ws = workspace_of(args, scenario)
     if ws is not None:
         outcome, recorded = practice.verify_workspace(
             ws.scenario, ws, history(), device=args.device, logdir=args.logdir,
@@ -71,13 +72,12 @@ def run(args: argparse.Namespace) -> int:
                                   "time_s": attempt.duration_s, "score_s": attempt.score_s,
                                   "solved_now": recorded.solved_now}}, indent=2))
         return EXIT_PASS if outcome.passed else EXIT_FAIL
-    scenario, chosen = make_candidate(args)
+    scenario, chosen = make_candidate(args, scenario)
     seeds = seed_list(scenario.seeds, args.seeds)
     with render.progress(scenario.criteria.max_steps, to_stderr=args.json) as on_event:
         outcome = verify(scenario, chosen, seeds=seeds, device=args.device,
                          logdir=args.logdir, on_event=on_event)
-    if any(s.status == "bad-device" for s in outcome.seeds):
-        raise ConfigError(outcome.seeds[0].error or "the device is not available")
+    refuse_bad_device(outcome)
     if args.json:
         print(json.dumps(outcome.to_json(), indent=2))
     else:

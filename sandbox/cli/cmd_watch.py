@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_FAIL, EXIT_PASS
+from ..errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
 from .common import add_execution, add_scenarios, add_subcommand, history
-
-EXIT_INTERRUPTED = 130
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -24,6 +24,13 @@ def add_scenarios(parser: argparse.ArgumentParser) -> None:
                         help="also load scenarios from DIR (repeatable)")
 
 
+def add_filters(parser: argparse.ArgumentParser) -> None:
+    """Which scenarios a drill or a quiz may pick."""
+    parser.add_argument("--difficulty", type=int, choices=(1, 2, 3), metavar="D",
+                        help="only scenarios of difficulty D (1-3)")
+    parser.add_argument("--tag", metavar="T", help="only scenarios with tag T")
+
+
 def add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: auto, CUDA when available)")
@@ -47,12 +54,14 @@ def add_candidate(parser: argparse.ArgumentParser) -> None:
     add_execution(parser)
 
 
-def make_candidate(args: argparse.Namespace):
-    """The scenario and the validated candidate the arguments describe."""
+def make_candidate(args: argparse.Namespace, scenario=None):
+    """The scenario (looked up unless given) and the validated candidate the arguments
+    describe.
+    """
     from ..catalog import get
     from ..harness import candidate
 
-    scenario = get(args.scenario, args.scenarios)
+    scenario = scenario or get(args.scenario, args.scenarios)
     chosen = candidate.make(scenario, solution=args.solution, config_file=args.config,
                             pipeline_file=args.pipeline, overrides=args.overrides)
     return scenario, chosen
@@ -74,3 +83,10 @@ def confirm(question: str) -> bool:
         raise SandboxError("no answer: stdin is closed. Pass --yes to confirm without a "
                            "prompt.") from None
     return answer.strip().lower() in ("y", "yes")
+
+
+def refuse_bad_device(outcome) -> None:
+    """``--device cuda`` without CUDA is bad input (exit 2), not a failed candidate."""
+    from ..errors import ConfigError
+    if any(s.status == "bad-device" for s in outcome.seeds):
+        raise ConfigError(outcome.seeds[0].error or "the device is not available")

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import SandboxError
+from ..errors import EXIT_INTERRUPTED, SandboxError
 from . import (
     cmd_check,
     cmd_demo,
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted; runs in progress were stopped.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # a harness bug: say so in one line unless debugging
         if os.environ.get("SANDBOX_DEBUG"):
             raise

@@ -17,10 +17,11 @@ from rich.markup import escape
 from .. import drills
 from ..catalog import Scenario
 from ..errors import SandboxError
-from ..history import HINT_PENALTY_S, History
+from ..history import HINT_PENALTY_S, Attempt, History
 from ..home import Workspace
 from ..termchart import line_chart
 from . import render
+from .common import refuse_bad_device
 
 if TYPE_CHECKING:
     from ..verification import Verification
@@ -80,8 +81,7 @@ def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, dev
     with render.progress(scenario.criteria.max_steps, to_stderr=not show) as on_event:
         outcome = verify(scenario, chosen, seeds=seeds, device=device, logdir=logdir,
                          on_event=on_event)
-    if any(s.status == "bad-device" for s in outcome.seeds):
-        raise SandboxError(outcome.seeds[0].error or "the device is not available")
+    refuse_bad_device(outcome)
     every_seed = set(scenario.seeds) <= {s.seed for s in outcome.seeds}
     recorded = drills.record(scenario, history, passed=outcome.passed, can_solve=every_seed,
                              failed=outcome.failed_checks, wall_time_s=outcome.wall_time_s,
@@ -119,7 +119,7 @@ def edits(ws: Workspace) -> str:
     return f"edited: {', '.join(edited)}" if edited else "no edits yet"
 
 
-def solve_time(attempt: Any) -> str:
+def solve_time(attempt: Attempt) -> str:
     """'4m10s', or '4m10s + 2 hints = 8m10s', or a note that the solution was shown."""
     base = drills.clock(attempt.duration_s)
     if attempt.revealed:
