@@ -70,8 +70,8 @@ def main() -> list[str]:
     lines = ["| measurement | median |", "| --- | --- |"]
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as heavy:
         rows = [("sandbox stats, no history yet", f"{wall(['stats'], Path(empty), 15):.3f} s"),
-                ("sandbox hint exploding-lr-v1",
-                 f"{wall(['hint', 'exploding-lr-v1'], Path(empty), 5):.3f} s")]
+                ("sandbox hint exploding-lr-v2",
+                 f"{wall(['hint', 'exploding-lr-v2'], Path(empty), 5):.3f} s")]
         heavy_history(Path(heavy))
         rows.append(("sandbox stats, 1000 attempts / 2000 verifications",
                      f"{wall(['stats'], Path(heavy), 15):.3f} s"))

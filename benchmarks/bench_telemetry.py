@@ -21,7 +21,7 @@ from sandbox.config import Config
 from sandbox.harness import candidate
 from sandbox.harness.job import Job
 from sandbox.harness.run import Run
-from sandbox.harness.worker import load_pipeline
+from sandbox.harness.worker import Development, load_pipeline
 from sandbox.telemetry import EventWriter, Telemetry
 
 
@@ -41,7 +41,7 @@ def one_run(scenario_id: str, instrumented: bool) -> float:
     fixed = candidate.make(scenario, solution=True)
     pipeline = load_pipeline(fixed.pipeline)
     cfg = Config(fixed.config)
-    dev, _ = data.build(fixed.config["data"], 0)
+    dev = Development.of(data.development(fixed.config["data"], 0))
     torch.manual_seed(0)
     if instrumented:
         writer = EventWriter(Path(tempfile.mkdtemp()))

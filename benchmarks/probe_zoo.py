@@ -31,8 +31,8 @@ class Case:
 
 
 def digits(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    dev, _ = data.build({"name": "digits"}, seed)
-    x, y = dev.x.flatten(1) / 16.0, dev.y
+    dev = data.development({"name": "digits"}, seed)
+    x, y = torch.from_numpy(dev.x).flatten(1) / 16.0, torch.from_numpy(dev.y)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     val, train = order[:300], order[300:]
     return x[train], y[train], x[val], y[val]

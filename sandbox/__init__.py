@@ -6,8 +6,8 @@ usual ``if __name__ == "__main__":`` guard, as with any multiprocessing code.
 
     import sandbox
     sandbox.list_scenarios()                       # the catalog
-    scenario = sandbox.load_scenario("exploding-lr-v1")
-    result = sandbox.verify("exploding-lr-v1", overrides=["optimizer.lr=0.02"])
+    scenario = sandbox.load_scenario("exploding-lr-v2")
+    result = sandbox.verify("exploding-lr-v2", overrides=["optimizer.lr=0.02"])
     result.passed, result.to_json()
     for run in sandbox.diagnose("runs/"):          # any TensorBoard log folder
         print(run.name, [(f.symptom, f.step) for f in run.findings])

@@ -1,7 +1,10 @@
 """Scenario discovery and metadata: the catalog.
 
 A scenario is a folder holding ``scenario.yaml`` (metadata), ``pipeline.py``,
-``config.yaml`` and ``solution/``. The catalog is built by discovery, from the bundled
+``config.yaml``, ``solution/`` (the reference fix), ``decoys/`` and ``alternatives/``
+(plausible wrong fixes and other right ones, see :mod:`sandbox.variants`) and
+``reference.json`` (what the shipped and the reference runs measured, see
+:mod:`sandbox.reference`). The catalog is built by discovery, from the bundled
 ``scenarios/`` and from any folder the user names, so an interviewer can author
 scenarios without touching the package. Nothing here imports torch: ``sandbox list``
 and ``sandbox show`` must stay fast.
@@ -25,16 +28,30 @@ TASKS = ("classification",)
 
 @dataclass(frozen=True)
 class Criteria:
-    """What every seed of a candidate must reach; checked by the harness, not the pipeline."""
+    """What every seed of a candidate must reach; checked by the harness, not the pipeline.
+
+    The outcome criteria (loss, test metric, honest validation, budget) apply to every
+    scenario. The root-cause criteria below are optional: a scenario declares the ones
+    that fit its bug, so that a fix which only masks the symptom fails.
+    """
 
     train_loss_max: float
     test_metric_min: float
     val_tolerance: float
-    max_steps: int
+    max_steps: int  # optimizer steps
+    max_samples: int  # rows that gradients flowed back to, summed over backward passes
     time_limit_s: float = 60.0
     memory_limit_mb: int = 3072
     serve_batch_size: int = 32
     max_params: int | None = None
+    params_tolerance: float | None = None  # capacity: parameters within this share of the
+    # shipped model's, with the same weight-matrix shapes
+    max_clipped_fraction: float | None = None  # share of steps whose gradient was rescaled
+    serve_eval_mode: bool = False  # no BatchNorm or dropout in training mode while serving
+    max_batch_dependence: float | None = None  # largest change of a served probability
+    # when the same input is served with other companions
+    max_split_overlap: float | None = None  # share of validation rows whose group
+    # (data.groups) the model also trained on
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,14 @@ class Scenario:
     @property
     def solution_dir(self) -> Path:
         return self.path / "solution"
+
+    @property
+    def decoys_dir(self) -> Path:
+        return self.path / "decoys"
+
+    @property
+    def alternatives_dir(self) -> Path:
+        return self.path / "alternatives"
 
     @property
     def symptom_ids(self) -> tuple[str, ...]:
@@ -113,7 +138,7 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     if meta.get("id") is not None and meta["id"] != folder.name:
         problems.append(f"id '{meta['id']}' differs from the folder name '{folder.name}'")
     if "-v" not in str(meta.get("id", "-v")):
-        problems.append("the id must end in a version, like 'exploding-lr-v1'")
+        problems.append("the id must end in a version, like 'exploding-lr-v2'")
     if meta.get("difficulty") not in (1, 2, 3, None):
         problems.append(f"difficulty must be 1, 2 or 3, not {meta.get('difficulty')!r}")
     if "hints" in meta and (not isinstance(meta["hints"], list) or len(meta["hints"]) != 3):
@@ -147,7 +172,7 @@ def _criteria_problems(verify: Any) -> list[str]:
     known = set(Criteria.__dataclass_fields__)
     problems = [f"verify.{k} is not a known criterion (known: {', '.join(sorted(known))})"
                 for k in verify if k not in known]
-    for k in ("train_loss_max", "test_metric_min", "val_tolerance", "max_steps"):
+    for k in ("train_loss_max", "test_metric_min", "val_tolerance", "max_steps", "max_samples"):
         if k not in verify:
             problems.append(f"verify.{k} is required")
     return problems

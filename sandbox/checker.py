@@ -2,10 +2,12 @@
 
 Small ``check_*`` functions, each returning the problems it saw as sentences that say
 what was observed and the likely cause; one orchestrator collects them all. The static
-checks run first and need no torch; the dynamic ones run the scenario: the shipped
-pipeline must fail on every seed, the reference solution pass on every seed, and each
-documented symptom must show in the broken run's telemetry. The test suite runs the same
-functions over the whole catalog.
+checks run first and need no torch; the dynamic ones run the scenario, every candidate
+in one pool of processes: the shipped pipeline must fail on every seed, the reference
+solution pass on every seed, every decoy fail on every seed (on the criteria it names),
+every alternative pass on every seed, and each documented symptom must show in the
+broken run's telemetry. The runs also renew or check ``reference.json``. The test suite
+runs the same functions over the whole catalog.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _yaml, config
+from . import _yaml, config, variants
+from . import reference as references
 from .catalog import Scenario, load_scenario
 from .diagnosis import SYMPTOMS
 from .errors import CandidateError, ConfigError
 from .harness import candidate
-from .verification import EventFn, Verification, verify
+from .reference import Reference
+from .variants import Variant
+from .verification import EventFn, Verification, conclude, execute
 
 MAX_DIFF_LINES = 20
 GIVEAWAYS = re.compile(r"\b(bug|buggy|todo|fixme|hack|xxx|wrong|broken)\b", re.IGNORECASE)
@@ -32,6 +37,9 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     broken: Verification | None = None
     solution: Verification | None = None
+    decoys: dict[str, Verification] = field(default_factory=dict)
+    alternatives: dict[str, Verification] = field(default_factory=dict)
+    reference: Reference | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,9 +110,24 @@ def check_pipeline(scenario: Scenario) -> list[str]:
     return []
 
 
+def check_variants_run(scenario: Scenario) -> list[str]:
+    """Every decoy and alternative is a candidate the rules accept (a decoy the config
+    check refuses proves nothing about the verdict).
+    """
+    problems = []
+    for variant in variants.variants(scenario, "decoy") + variants.variants(scenario,
+                                                                            "alternative"):
+        try:
+            candidate.make(scenario, variant=variant.path)
+        except (ConfigError, CandidateError) as exc:
+            problems.append(f"{variant.kind} '{variant.name}' is refused: {exc}")
+    return problems
+
+
 def static_problems(scenario: Scenario) -> list[str]:
     return [*check_pipeline(scenario), *check_config_rules(scenario),
-            *check_solution_diff(scenario), *check_no_giveaways(scenario)]
+            *check_solution_diff(scenario), *check_no_giveaways(scenario),
+            *variants.problems(scenario), *check_variants_run(scenario)]
 
 
 def check_broken_fails(outcome: Verification) -> list[str]:
@@ -143,19 +166,90 @@ def check_solution_is_healthy(outcome: Verification) -> list[str]:
             f"{f.evidence}" for seed in outcome.seeds for f in seed.findings]
 
 
+def check_decoy_fails(variant: Variant, outcome: Verification) -> list[str]:
+    """A decoy fails on every seed, on the criteria it says it fails."""
+    problems = []
+    for seed in outcome.seeds:
+        if seed.passed:
+            problems.append(f"decoy '{variant.name}' passes on seed {seed.seed}; it must fail "
+                            f"({variant.reason})")
+            continue
+        failed = {c.name for c in seed.checks if not c.passed}
+        missing = [name for name in variant.fails if name not in failed]
+        if missing:
+            problems.append(f"decoy '{variant.name}' does not fail {', '.join(missing)} on seed "
+                            f"{seed.seed} (it fails: {', '.join(sorted(failed))})")
+    return problems
+
+
+def check_alternative_passes(variant: Variant, outcome: Verification) -> list[str]:
+    return [f"alternative '{variant.name}' {p.removeprefix('the solution ')}"
+            for p in check_solution_passes(outcome)]
+
+
+def check_reference_file(scenario: Scenario, fresh: Reference, write: bool) -> list[str]:
+    if write:
+        references.save(scenario, fresh)
+        return []
+    saved, why = references.load(scenario)
+    if saved is None:
+        return [str(why)]
+    return [f"reference.json is stale: {p} (`sandbox check {scenario.path} --write-reference` "
+            "renews it)" for p in references.differences(saved, fresh)]
+
+
 def check_scenario(folder: Path, *, logdir: Path = Path("runs"), device: str = "auto",
-                   on_event: EventFn | None = None) -> CheckReport:
+                   on_event: EventFn | None = None, write_reference: bool = False) -> CheckReport:
     """Every check, static then dynamic; all problems collected into one report."""
     scenario = load_scenario(folder)
     report = CheckReport(scenario.id, static_problems(scenario))
     if report.problems:
         return report
-    shipped = candidate.make(scenario)
-    report.broken = verify(scenario, shipped, device=device, logdir=logdir, on_event=on_event)
-    report.solution = verify(scenario, candidate.make(scenario, solution=True), device=device,
-                             logdir=logdir, on_event=on_event)
+    decoys = variants.variants(scenario, "decoy")
+    alternatives = variants.variants(scenario, "alternative")
+    candidates = [candidate.make(scenario), candidate.make(scenario, solution=True),
+                  *(candidate.make(scenario, variant=v.path) for v in decoys + alternatives)]
+    done = execute(scenario, candidates, device=device, logdir=logdir, on_event=on_event,
+                   with_baseline=False)
+    done.baseline = done.results[0][:1]
+    fresh = references.build(scenario, done.results[0], done.results[1])
+    report.reference = fresh
+    report.problems += check_reference_file(scenario, fresh, write_reference)
+    judged = [conclude(scenario, c, g, r, done, (fresh, None), plot=i < 2)
+              for i, (c, g, r) in enumerate(zip(candidates, done.groups, done.results,
+                                                strict=True))]
+    report.broken, report.solution = judged[0], judged[1]
+    report.decoys = {v.name: o for v, o in zip(decoys, judged[2:], strict=False)}
+    report.alternatives = {v.name: o for v, o in zip(alternatives, judged[2 + len(decoys):],
+                                                     strict=True)}
     report.problems += check_broken_fails(report.broken)
     report.problems += check_solution_passes(report.solution)
     report.problems += check_symptoms_show(scenario, report.broken)
     report.problems += check_solution_is_healthy(report.solution)
+    for variant in decoys:
+        report.problems += check_decoy_fails(variant, report.decoys[variant.name])
+    for variant in alternatives:
+        report.problems += check_alternative_passes(variant, report.alternatives[variant.name])
     return report
+
+
+def margins(report: CheckReport) -> list[dict[str, object]]:
+    """For each fix the check ran: per criterion, the measured value on its worst seed
+    (the first failing one, else the first), so authors see how close each one came.
+    """
+    rows = []
+    runs = [("solution", "reference", report.solution)]
+    runs += [("alternative", n, o) for n, o in report.alternatives.items()]
+    runs += [("decoy", n, o) for n, o in report.decoys.items()]
+    runs.insert(0, ("shipped", "shipped", report.broken))
+    for kind, name, outcome in runs:
+        if outcome is None:
+            continue
+        cells = {}
+        for index, check in enumerate(outcome.seeds[0].checks):
+            per_seed = [s.checks[index] for s in outcome.seeds]
+            worst = next((c for c in per_seed if not c.passed), per_seed[0])
+            cells[check.name] = {"passed": all(c.passed for c in per_seed),
+                                 "measured": worst.measured, "required": worst.required}
+        rows.append({"kind": kind, "name": name, "passed": outcome.passed, "criteria": cells})
+    return rows

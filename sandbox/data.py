@@ -1,9 +1,15 @@
 """Data sets for the scenarios: one shipped real set and synthetic tasks built to make a bug show.
 
 The harness builds a scenario's data from its config's ``data`` section (locked, so a
-candidate cannot change it), splits off a hidden test split that the pipeline never sees,
-and hands the rest, the development split, to ``train``. Everything is generated from the
-seed, so one seed gives one data set on every machine.
+candidate cannot change it). The development split is a function of the public seed, so
+training is reproducible everywhere. The hidden test split is not: for the synthetic
+sets it is a fresh sample drawn from the seed *and a salt* that only the grading process
+holds, so the public seed and this module do not give it away. (The shipped real set is
+a fixed file: its test rows are the complement of the development rows, which anyone who
+can read the file can work out; the README's section for graders says so.)
+
+Builders are NumPy only: the grading process builds the hidden split without importing
+torch, and the candidate's process converts the development split to tensors.
 """
 
 from __future__ import annotations
@@ -17,20 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
 class Split:
     """Inputs and targets; ``groups`` says which rows belong together (e.g. one patient)."""
 
-    x: torch.Tensor
-    y: torch.Tensor
+    x: np.ndarray
+    y: np.ndarray
     num_classes: int
-    groups: torch.Tensor | None = None
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+
+Salt = bytes | None
 
 
 def datasets_dir() -> Path:
@@ -48,77 +56,104 @@ def _load_shipped(name: str) -> dict[str, np.ndarray]:
     actual = hashlib.sha256(blob).hexdigest()
     if actual != expected:
         raise RuntimeError(f"datasets/{name} is corrupt: sha256 {actual}, manifest says {expected}")
-    with np.load(folder / name) as archive:
+    with np.load(folder / name, allow_pickle=False) as archive:
         return {k: archive[k] for k in archive.files}
 
 
-def _split_rows(n: int, test_fraction: float,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    order = rng.permutation(n)
-    n_test = round(n * test_fraction)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+def _test_rng(seed: int, salt: bytes) -> np.random.Generator:
+    """The hidden sample's generator: the seed and the grader's salt together."""
+    words = np.frombuffer(hashlib.sha256(salt).digest(), dtype=np.uint32)
+    return np.random.default_rng([seed, *words.tolist()])
 
 
 def _make(x: np.ndarray, y: np.ndarray, num_classes: int,
           groups: np.ndarray | None = None) -> Split:
-    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                 torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)), num_classes,
-                 None if groups is None else torch.from_numpy(groups.astype(np.int64)))
+    return Split(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.int64),
+                 num_classes, None if groups is None else groups.astype(np.int64))
 
 
-def digits(seed: int, test_fraction: float = 0.25) -> tuple[Split, Split]:
+def digits(seed: int, salt: Salt, test_fraction: float = 0.25) -> tuple[Split, Split | None]:
     """UCI handwritten digits as (N, 1, 8, 8) images with raw pixel values 0..16."""
     raw = _load_shipped("digits.npz")
     images, labels = raw["images"][:, None].astype(np.float32), raw["labels"]
-    dev, test = _split_rows(len(labels), test_fraction, np.random.default_rng(seed))
-    return _make(images[dev], labels[dev], 10), _make(images[test], labels[test], 10)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    n_test = round(len(labels) * test_fraction)
+    dev, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    hidden = None if salt is None else _make(images[test], labels[test], 10)
+    return _make(images[dev], labels[dev], 10), hidden
 
 
-def shells(seed: int, n: int = 3000, dim: int = 10, classes: int = 3,
-           test_fraction: float = 0.25) -> tuple[Split, Split]:
+def _shell_labels(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.digitize(np.linalg.norm(x, axis=1), edges)
+
+
+def shells(seed: int, salt: Salt, n: int = 3000, dim: int = 10, classes: int = 3,
+           test_size: int = 2000) -> tuple[Split, Split | None]:
     """Gaussian points labelled by which radial shell they fall in: no linear model can
-    beat chance, a small ReLU network gets it nearly right.
+    beat chance, a small ReLU network gets it nearly right. ``n`` development points.
     """
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, dim)).astype(np.float32)
-    radius = np.linalg.norm(x, axis=1)
-    edges = np.quantile(radius, np.linspace(0, 1, classes + 1)[1:-1])
-    y = np.digitize(radius, edges)
-    dev, test = _split_rows(n, test_fraction, rng)
-    return _make(x[dev], y[dev], classes), _make(x[test], y[test], classes)
+    edges = np.quantile(np.linalg.norm(x, axis=1), np.linspace(0, 1, classes + 1)[1:-1])
+    dev = _make(x, _shell_labels(x, edges), classes)
+    if salt is None:
+        return dev, None
+    x_test = _test_rng(seed, salt).standard_normal((test_size, dim)).astype(np.float32)
+    return dev, _make(x_test, _shell_labels(x_test, edges), classes)
 
 
-def patients(seed: int, n_patients: int = 400, visits: int = 4, dim: int = 16,
-             label_noise: float = 0.3, test_patients: int = 200) -> tuple[Split, Split]:
-    """Repeated visits of the same patients: each visit is the patient's profile plus a
-    little noise, and carries the patient's (noisy) diagnosis. The hidden test holds new
-    patients only, as deployment would.
+def _visits(rng: np.random.Generator, direction: np.ndarray, n_patients: int, visits: int,
+            label_noise: float, first_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each visit is the patient's profile plus a little noise, with the patient's noisy
+    diagnosis. The export is not sorted by patient.
+    """
+    profile = rng.standard_normal((n_patients, len(direction)))
+    clean = (profile @ direction > 0).astype(np.int64)
+    label = np.where(rng.random(n_patients) < label_noise, 1 - clean, clean)
+    pid = np.repeat(np.arange(n_patients), visits)
+    x = profile[pid] + 0.1 * rng.standard_normal((n_patients * visits, len(direction)))
+    order = rng.permutation(len(pid))
+    return x[order], label[pid][order], pid[order] + first_id
+
+
+def patients(seed: int, salt: Salt, n_patients: int = 400, visits: int = 4, dim: int = 16,
+             label_noise: float = 0.3, test_patients: int = 200) -> tuple[Split, Split | None]:
+    """Repeated visits of the same patients. The hidden test holds new patients only, as
+    deployment would.
     """
     rng = np.random.default_rng(seed)
-    total = n_patients + test_patients
     direction = rng.standard_normal(dim)
     direction /= np.linalg.norm(direction)
-    profile = rng.standard_normal((total, dim))
-    clean = (profile @ direction > 0).astype(np.int64)
-    flipped = rng.random(total) < label_noise
-    label = np.where(flipped, 1 - clean, clean)
-    pid = np.repeat(np.arange(total), visits)
-    x = profile[pid] + 0.1 * rng.standard_normal((total * visits, dim))
-    y = label[pid]
-    order = rng.permutation(total * visits)  # the export is not sorted by patient
-    x, y, pid = x[order], y[order], pid[order]
-    test = pid >= n_patients
-    return _make(x[~test], y[~test], 2, pid[~test]), _make(x[test], y[test], 2, pid[test])
+    x, y, pid = _visits(rng, direction, n_patients, visits, label_noise, 0)
+    dev = _make(x, y, 2, pid)
+    if salt is None:
+        return dev, None
+    x, y, pid = _visits(_test_rng(seed, salt), direction, test_patients, visits, label_noise,
+                        n_patients)
+    return dev, _make(x, y, 2, pid)
 
 
-BUILDERS: dict[str, Callable[..., tuple[Split, Split]]] = {
+BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
     "digits": digits, "shells": shells, "patients": patients}
 
 
-def build(data_cfg: dict[str, Any], seed: int) -> tuple[Split, Split]:
-    """The (development, hidden test) splits a scenario's ``data`` config describes."""
+def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
     params = dict(data_cfg)
     name = params.pop("name")
     if name not in BUILDERS:
         raise ValueError(f"unknown data set '{name}'; known: {', '.join(BUILDERS)}")
-    return BUILDERS[name](seed, **params)
+    return BUILDERS[name], params
+
+
+def development(data_cfg: dict[str, Any], seed: int) -> Split:
+    """The development split alone: what the candidate's process builds and sees."""
+    builder, params = _builder(data_cfg)
+    return builder(seed, None, **params)[0]
+
+
+def build(data_cfg: dict[str, Any], seed: int, salt: bytes) -> tuple[Split, Split]:
+    """The (development, hidden test) splits; only the grading process calls this."""
+    builder, params = _builder(data_cfg)
+    dev, test = builder(seed, salt, **params)
+    assert test is not None
+    return dev, test

@@ -1,72 +1,22 @@
-"""TensorBoard telemetry that is cheap enough to leave on.
+"""Gradient and activation telemetry that is cheap enough to leave on.
 
-Two costs dominate naive logging in small training loops: ``SummaryWriter.add_scalar``
-spends ~150 us a call, most of it in tensorboard's pure-Python CRC32C. So scalars are
-buffered in memory (under a microsecond each) and written in batches as standard
-TFRecord event files, framed with the C implementation of CRC32C; tensorboard's own
-reader reads them back. Gradient telemetry runs on a schedule from global optimizer
-hooks, so it needs nothing from the pipeline beyond ``run.watch(model)`` for layer names.
+Scalars go through :class:`sandbox.events.EventWriter` (buffered, C CRC32C). Gradient
+telemetry runs on a schedule from global optimizer hooks, so it needs nothing from the
+pipeline beyond ``run.watch(model)`` for layer names.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from tensorboard.compat.proto.event_pb2 import Event
-from tensorboard.compat.proto.summary_pb2 import Summary
 
-try:
-    from google_crc32c import value as _crc32c
-except ImportError:  # pragma: no cover - the dependency ships wheels; this is a safety net
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _crc32c
+from .events import EventWriter
 
-
-def _masked_crc(data: bytes) -> int:
-    crc = _crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _record(payload: bytes) -> bytes:
-    header = struct.pack("<Q", len(payload))
-    return (header + struct.pack("<I", _masked_crc(header)) + payload
-            + struct.pack("<I", _masked_crc(payload)))
-
-
-class EventWriter:
-    """Buffers scalars and appends them to one ``events.out.tfevents.*`` file on flush."""
-
-    def __init__(self, logdir: Path):
-        logdir.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        self.path = logdir / f"events.out.tfevents.{int(now)}.{socket.gethostname()}.sandbox"
-        self._pending: list[tuple[str, float, int, float]] = []
-        first = Event(wall_time=now, step=0, file_version="brain.Event:2")
-        self.path.write_bytes(_record(first.SerializeToString()))
-
-    def add(self, tag: str, value: float, step: int) -> None:
-        self._pending.append((tag, value, step, time.time()))
-
-    def flush(self) -> None:
-        """One event record per step, holding every scalar of that step: a record costs
-        about as much as the values in it, so this halves the work for gradient steps.
-        """
-        if not self._pending:
-            return
-        by_step: dict[int, tuple[float, list[Summary.Value]]] = {}
-        for tag, value, step, wall in self._pending:
-            by_step.setdefault(step, (wall, []))[1].append(
-                Summary.Value(tag=tag, simple_value=value))
-        self._pending.clear()
-        records = [_record(Event(wall_time=wall, step=step, summary=Summary(value=values))
-                           .SerializeToString()) for step, (wall, values) in by_step.items()]
-        with self.path.open("ab") as handle:
-            handle.write(b"".join(records))
+__all__ = ["ActivationWatcher", "EventWriter", "GradientWatcher", "Telemetry",
+           "companion_batches", "due", "layer_name", "read_scalars"]
 
 
 def layer_name(param_name: str) -> str:
@@ -122,6 +72,13 @@ class GradientWatcher:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
+
+    def handles(self) -> list[tuple[str, dict, int]]:
+        """Where the step hooks live: the harness checks they were not removed."""
+        from torch.optim import optimizer
+        pre, post = self._handles
+        return [("optimizer step pre-hook", optimizer._global_optimizer_pre_hooks, pre.id),
+                ("optimizer step post-hook", optimizer._global_optimizer_post_hooks, post.id)]
 
     def _layers(self, optimizer: torch.optim.Optimizer) -> Iterable[tuple[str, torch.Tensor]]:
         params = [p for group in optimizer.param_groups for p in group["params"] if p.ndim > 1]
@@ -264,6 +221,9 @@ class Telemetry:
 
     def install(self) -> None:
         self.gradients.install()
+
+    def handles(self) -> list[tuple[str, dict, int]]:
+        return self.gradients.handles()
 
     def remove(self) -> None:
         self.gradients.remove()

@@ -1,41 +1,54 @@
 """Verification: run a candidate on every seed and judge each seed against the criteria.
 
-The criteria are checked by the harness on what it measured itself (the hidden-test
-metric through the pipeline's own ``predict``, the optimizer steps it counted), plus the
-logged training curve. Every seed must pass every criterion.
+The criteria are checked here, in the grading process, on what the harness measured
+itself: the hidden-test metric from the raw predictions the seed sent back (the labels
+never leave this process), the rows the model trained and validated on, the gradient
+samples it spent, the model it returned. The pipeline's own figures are compared, never
+trusted. Every seed must pass every criterion.
+
+The hidden test sample is drawn from the seed and a salt: random for each verification,
+or fixed by ``SANDBOX_TEST_SALT`` (graders who want every candidate scored on the same
+sample). The variable is removed from the environment before any seed starts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
-import math
+import os
+import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-from .catalog import Criteria, Scenario
+from . import data as datasets
+from . import integrity, scoring
+from . import reference as references
+from .catalog import Scenario
+from .criteria import Check, judge
 from .diagnosis import Finding
 from .errors import ConfigError
+from .events import EventWriter
 from .harness import pool
 from .harness.candidate import Candidate, fingerprint
 from .harness.candidate import make as make_candidate
 from .harness.job import Job
+from .harness.protocol import MalformedMessage
+from .reference import Reference
 
+SALT_ENV = "SANDBOX_TEST_SALT"
+_FIXED_SALT = os.environ.pop(SALT_ENV, None)  # never inherited by a seed's process
 
-@dataclass(frozen=True)
-class Check:
-    """One criterion on one seed: what was required, what was measured."""
-
-    name: str
-    required: str
-    measured: str
-    passed: bool
+__all__ = ["Check", "SeedVerdict", "Verification", "verify", "verify_many"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,9 @@ class Verification:
     run_group: str
     png: str | None = None
     wall_time_s: float = 0.0
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    matched: dict[str, Any] | None = None
     results: list[dict[str, Any]] = field(default_factory=list, repr=False)
     baseline: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -80,102 +96,181 @@ class Verification:
                 "description": self.description,
                 "verdict": "pass" if self.passed else "fail",
                 "failed_criteria": self.failed_checks,
-                "seeds": [{**asdict(s), "passed": s.passed} for s in self.seeds],
+                "seeds": [{**asdict(s), "passed": s.passed,
+                           "measured": _measurements(r)}
+                          for s, r in zip(self.seeds, self.results, strict=False)],
+                "flags": self.flags, "matched": self.matched,
+                "provenance": self.provenance,
                 "run_group": self.run_group, "png": self.png,
                 "wall_time_s": round(self.wall_time_s, 2)}
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "not measured" if value is None else f"{value:.{digits}g}"
-
-
-def judge(result: dict[str, Any], criteria: Criteria) -> SeedVerdict:
-    """Every criterion for one seed's result, failed ones saying by how much."""
-    status, error = result["status"], result.get("error")
-    loss_final, test, val = (result.get("train_loss_final"), result.get("test/metric"),
-                             result.get("val_metric"))
-    checks = [Check("completes", "returns a model",
-                    "completed" if status == "ok" else f"no: {error}", status == "ok")]
-    if status == "diverged":
-        finite = Check("finite loss", "finite", error or "non-finite", False)
-    elif result.get("train_loss_points"):
-        finite = Check("finite loss", "finite",
-                       f"finite ({result['train_loss_points']} values)",
-                       math.isfinite(loss_final or math.nan))
-    else:
-        finite = Check("finite loss", "finite", "no loss/train was logged", False)
-    checks.append(finite)
-    checks.append(Check("train loss", f"<= {criteria.train_loss_max:g}",
-                        _fmt(loss_final), loss_final is not None
-                        and loss_final <= criteria.train_loss_max))
-    checks.append(Check("test accuracy", f">= {criteria.test_metric_min:g}",
-                        _fmt(test), test is not None and test >= criteria.test_metric_min))
-    gap = None if test is None or val is None else abs(val - test)
-    checks.append(Check("honest validation",
-                        f"|val - test| <= {criteria.val_tolerance:g}",
-                        "not measured" if gap is None and val is not None else
-                        "no metric/val was logged" if val is None else
-                        f"gap {gap:.3f} (val {val:.3f})",
-                        gap is not None and gap <= criteria.val_tolerance))
-    checks.append(_budget(result, criteria))
-    return SeedVerdict(result["seed"], status, error, tuple(checks), result["run_dir"],
-                       result.get("device"))
-
-
-def _budget(result: dict[str, Any], criteria: Criteria) -> Check:
-    steps, params = result.get("steps"), result.get("params")
-    required = f"<= {criteria.max_steps} steps"
-    measured = "not measured" if steps is None else f"{steps} steps"
-    passed = steps is not None and steps <= criteria.max_steps
-    if criteria.max_params is not None:
-        required += f", <= {criteria.max_params} params"
-        measured += f", {params if params is not None else '?'} params"
-        passed = passed and params is not None and params <= criteria.max_params
-    return Check("budget", required, measured, passed)
+def _measurements(result: dict[str, Any]) -> dict[str, Any]:
+    """The raw figures behind a seed's checks, for graders' own analysis."""
+    keys = ("steps", "samples", "train_loss_first", "train_loss_final", "val_metric",
+            "clipping", "serving", "model", "tampered", "gradient_hooks", "train_time_s",
+            "torch", *scoring.MEASUREMENTS)
+    return {k: result.get(k) for k in keys}
 
 
 EventFn = Callable[[Job, str, Any], None]
 
 
+def hidden_salt() -> tuple[bytes, dict[str, str]]:
+    """The salt of the hidden sample, and how it was chosen (for the provenance)."""
+    if _FIXED_SALT is not None:
+        salt, how = hashlib.sha256(_FIXED_SALT.encode()).digest()[:16], f"fixed by {SALT_ENV}"
+    else:
+        salt, how = secrets.token_bytes(16), "random for this verification"
+    return salt, {"salt": how, "digest": hashlib.sha256(salt).hexdigest()[:12]}
+
+
+class HiddenSplits:
+    """The hidden test splits of one verification. They leave this process only as inputs
+    without labels, written for a seed after its ``train()`` has returned.
+    """
+
+    def __init__(self, salt: bytes):
+        self._salt = salt
+        self._splits: dict[tuple[str, int], tuple[datasets.Split, datasets.Split]] = {}
+
+    def get(self, data_cfg: dict[str, Any], seed: int) -> tuple[datasets.Split, datasets.Split]:
+        key = (json.dumps(data_cfg, sort_keys=True), seed)
+        if key not in self._splits:
+            self._splits[key] = datasets.build(data_cfg, seed, self._salt)
+        return self._splits[key]
+
+    def serve(self, job: Job) -> dict[str, Any]:
+        _, test = self.get(job.config["data"], job.seed)
+        path = Path(job.io_dir) / "inputs.npy"
+        np.save(path, test.x, allow_pickle=False)
+        return {"kind": "serve", "inputs": str(path)}
+
+
+@dataclass
+class Executed:
+    """What running candidates together produced, before judging."""
+
+    groups: list[Path]
+    results: list[list[dict[str, Any]]]
+    baseline: list[dict[str, Any]]
+    hidden: dict[str, str]
+    started: float
+
+
 def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | None = None,
            device: str = "auto", logdir: Path = Path("runs"), on_event: EventFn | None = None,
-           with_baseline: bool = True, plot: bool = True) -> Verification:
+           with_baseline: bool = True, plot: bool = True,
+           reference: Reference | None = None) -> Verification:
     """Run ``candidate`` on each seed in parallel child processes and judge every seed.
 
     When the candidate is not the shipped pipeline and no recorded broken run of this
     exact scenario exists under ``logdir``, seed 0 of the shipped pipeline runs alongside,
     so the PNG can put the broken and the candidate curves side by side.
     """
+    return verify_many(scenario, [candidate], seeds=seeds, device=device, logdir=logdir,
+                       on_event=on_event, with_baseline=with_baseline, plot=plot,
+                       reference=reference)[0]
+
+
+def verify_many(scenario: Scenario, candidates: Sequence[Candidate], *,
+                seeds: Sequence[int] | None = None, device: str = "auto",
+                logdir: Path = Path("runs"), on_event: EventFn | None = None,
+                with_baseline: bool = True, plot: bool = True,
+                reference: Reference | None = None) -> list[Verification]:
+    """Several candidates of one scenario in one pool of processes (what ``check`` does)."""
+    done = execute(scenario, candidates, seeds=seeds, device=device, logdir=logdir,
+                   on_event=on_event, with_baseline=with_baseline, plot=plot)
+    judged_against = (reference, None) if reference is not None else references.load(scenario)
+    return [conclude(scenario, c, g, r, done, judged_against, plot=plot)
+            for c, g, r in zip(candidates, done.groups, done.results, strict=True)]
+
+
+def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
+            seeds: Sequence[int] | None = None, device: str = "auto",
+            logdir: Path = Path("runs"), on_event: EventFn | None = None,
+            with_baseline: bool = True, plot: bool = True) -> Executed:
+    """Run every candidate on every seed and score the results; no verdict yet."""
     started = time.monotonic()
-    if plot:  # matplotlib's import (~1 s) overlaps the training instead of following it
-        threading.Thread(target=importlib.import_module, args=("sandbox.plots",),
-                         daemon=True).start()
-    threading.Thread(target=importlib.import_module,  # so does tensorboard's reader's
-                     args=("tensorboard.backend.event_processing.event_file_loader",),
-                     daemon=True).start()
+    _preload(plot)
     seeds = list(seeds if seeds is not None else scenario.seeds)
-    group = new_run_group(Path(logdir) / scenario.id, candidate.label)
-    jobs = [_job(scenario, candidate, seed, device, group / f"seed{seed}") for seed in seeds]
-    baseline = [] if candidate.is_shipped or not with_baseline else find_baseline(scenario, logdir)
+    salt, hidden_info = hidden_salt()
+    hidden = HiddenSplits(salt)
+    groups = [new_run_group(Path(logdir) / scenario.id, c.label) for c in candidates]
+    jobs = [_job(scenario, c, seed, device, g / f"seed{seed}")
+            for c, g in zip(candidates, groups, strict=True) for seed in seeds]
+    needs_baseline = with_baseline and not all(c.is_shipped for c in candidates)
+    baseline = find_baseline(scenario, logdir) if needs_baseline else []
     extra: list[Job] = []
-    if with_baseline and not candidate.is_shipped and not baseline:
+    if needs_baseline and not baseline:
         base_group = new_run_group(Path(logdir) / scenario.id, "shipped")
         shipped = make_candidate(scenario)
         extra = [_job(scenario, shipped, seeds[0], device, base_group / f"seed{seeds[0]}")]
-    results = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event)
-    ours, baseline = results[:len(jobs)], baseline or results[len(jobs):]
-    verdicts = [replace(judge(r, scenario.criteria), findings=diagnose_seed(r["run_dir"]))
-                for r in ours]
-    outcome = Verification(scenario.id, candidate.label, candidate.description, verdicts,
-                           str(group), results=ours, baseline=baseline)
+    try:
+        raw = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event,
+                            serve=hidden.serve)
+    finally:
+        for job in jobs + extra:
+            shutil.rmtree(job.io_dir, ignore_errors=True)
+    scored = [_score(r, j, hidden) for r, j in zip(raw, jobs + extra, strict=True)]
     if extra:
-        _write_group(base_group, scenario, shipped, results[len(jobs):])
+        baseline = scored[len(jobs):]
+        _write_group(base_group, scenario, shipped, baseline)
+    per = len(seeds)
+    results = [scored[i * per:(i + 1) * per] for i in range(len(candidates))]
+    return Executed(groups, results, baseline, hidden_info, started)
+
+
+def conclude(scenario: Scenario, candidate: Candidate, group: Path,
+             results: list[dict[str, Any]], done: Executed,
+             reference: tuple[Reference | None, str | None], plot: bool = True) -> Verification:
+    """Judge one candidate's scored results: verdicts, flags, provenance, PNG, record."""
+    from .variants import match
+    verdicts = [SeedVerdict(r["seed"], r["status"], r.get("error"),
+                            tuple(judge(r, scenario.criteria, reference)), r["run_dir"],
+                            r.get("device"), diagnose_seed(r["run_dir"])) for r in results]
+    outcome = Verification(
+        scenario.id, candidate.label, candidate.description, verdicts, str(group),
+        flags=integrity.flags(results, candidate, reference[0], scenario.criteria.val_tolerance),
+        provenance=integrity.provenance(scenario, candidate, results, done.hidden),
+        matched=None if candidate.is_shipped else match(scenario, candidate),
+        results=results, baseline=done.baseline)
     if plot:
         from .plots import draw_curves
         outcome.png = str(draw_curves(group / "curves.png", scenario, outcome))
-    outcome.wall_time_s = time.monotonic() - started
-    _write_group(group, scenario, candidate, ours, outcome)
+    outcome.wall_time_s = time.monotonic() - done.started
+    _write_group(group, scenario, candidate, results, outcome)
     return outcome
+
+
+def _preload(plot: bool) -> None:
+    """Matplotlib's and tensorboard's imports (~1 s) overlap the training."""
+    modules = ["tensorboard.backend.event_processing.event_file_loader"]
+    if plot:
+        modules.append("sandbox.plots")
+    for name in modules:
+        threading.Thread(target=importlib.import_module, args=(name,), daemon=True).start()
+
+
+def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits) -> dict[str, Any]:
+    """The grader's measurements, added to the seed's result and logged next to its own."""
+    dev, test = hidden.get(job.config["data"], job.seed)
+    try:
+        result.update(scoring.score(result, dev, test))
+    except MalformedMessage as exc:
+        result.update(dict.fromkeys(scoring.MEASUREMENTS), status="malformed",
+                      error=f"sent results the grader could not accept ({exc})")
+    steps = [s for points in (result.get("series") or {}).values() for s, _ in points]
+    last = max([result.get("steps") or 0, *steps])
+    logged = {tag: result[tag] for tag in ("test/metric", "serve/batch_dependence",
+                                           "serve/output_shift", "val/measured")
+              if result.get(tag) is not None}
+    if logged and Path(job.run_dir).is_dir():
+        writer = EventWriter(Path(job.run_dir), suffix="grader")
+        for tag, value in logged.items():
+            writer.add(tag, value, last)
+        writer.flush()
+    return result
 
 
 def diagnose_seed(run_dir: str) -> tuple[Finding, ...]:
@@ -191,8 +286,8 @@ def diagnose_seed(run_dir: str) -> tuple[Finding, ...]:
 
 def _job(scenario: Scenario, candidate: Candidate, seed: int, device: str, run_dir: Path) -> Job:
     return Job(scenario.id, seed, str(candidate.pipeline), candidate.config, device,
-               str(run_dir.resolve()), scenario.criteria.serve_batch_size,
-               scenario.criteria.memory_limit_mb)
+               str(run_dir.resolve()), tempfile.mkdtemp(prefix="sandbox-io-"),
+               scenario.criteria.serve_batch_size, scenario.criteria.memory_limit_mb)
 
 
 def new_run_group(parent: Path, label: str) -> Path:

@@ -1,5 +1,5 @@
-"""Shared fixtures. Scenario runs are expensive, so each (scenario, candidate) pair is
-verified once per test session and the result shared by every test that needs it."""
+"""Shared fixtures. Scenario runs are expensive, so each scenario is checked (every
+candidate it knows, on every seed) once per test session and shared by the tests."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import catalog
-from sandbox.harness import candidate
-from sandbox.verification import Verification, verify
+from sandbox.checker import CheckReport, check_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -28,17 +27,18 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def verified(runs_dir: Path):
-    """``verified(scenario_id, solution)`` -> Verification, computed once per session."""
-    cache: dict[tuple[str, bool], Verification] = {}
+def checked(runs_dir: Path):
+    """``checked(scenario_id)`` -> the CheckReport of really running the scenario: the
+    shipped pipeline, the solution, every decoy and every alternative on every seed.
+    Computed once per test session and shared by every test that needs it.
+    """
+    cache: dict[str, CheckReport] = {}
 
-    def get(scenario_id: str, solution: bool) -> Verification:
-        key = (scenario_id, solution)
-        if key not in cache:
+    def get(scenario_id: str) -> CheckReport:
+        if scenario_id not in cache:
             scenario = catalog.get(scenario_id, [FIXTURE_SCENARIOS])
-            chosen = candidate.make(scenario, solution=solution)
-            cache[key] = verify(scenario, chosen, device="cpu", logdir=runs_dir)
-        return cache[key]
+            cache[scenario_id] = check_scenario(scenario.path, logdir=runs_dir, device="cpu")
+        return cache[scenario_id]
 
     return get
 

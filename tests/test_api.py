@@ -9,7 +9,7 @@ from .conftest import FIXTURE_SCENARIOS
 
 def test_list_and_load_without_torch_work_on_user_folders():
     ids = [s.id for s in sandbox.list_scenarios([FIXTURE_SCENARIOS])]
-    assert "tiny-v1" in ids and "exploding-lr-v1" in ids
+    assert "tiny-v1" in ids and "exploding-lr-v2" in ids
     assert sandbox.load_scenario("tiny", [FIXTURE_SCENARIOS]).seeds == (0, 1)
 
 

@@ -18,17 +18,17 @@ def test_every_scenario_folder_is_in_the_catalog():
 
 
 def test_the_four_seed_scenarios_are_there():
-    assert set(catalog.discover()) == {"exploding-lr-v1", "vanishing-gradients-v1",
-                                       "data-leakage-v1", "batchnorm-eval-v1"}
+    assert set(catalog.discover()) == {"exploding-lr-v2", "vanishing-gradients-v2",
+                                       "data-leakage-v2", "batchnorm-eval-v2"}
 
 
 def test_unknown_id_suggests_the_closest():
-    with pytest.raises(ScenarioNotFound, match="Did you mean exploding-lr-v1"):
-        catalog.get("explodng-lr-v1")
+    with pytest.raises(ScenarioNotFound, match="Did you mean exploding-lr-v2"):
+        catalog.get("explodng-lr-v2")
 
 
 def test_id_without_version_finds_the_only_version():
-    assert catalog.get("data-leakage").id == "data-leakage-v1"
+    assert catalog.get("data-leakage").id == "data-leakage-v2"
 
 
 def test_user_folder_adds_scenarios():

@@ -19,14 +19,14 @@ def test_list_json_lists_the_catalog():
     result = run_cli("list", "--json")
     assert result.returncode == 0, result.stderr
     entries = json.loads(result.stdout)
-    assert sorted(e["id"] for e in entries) == ["batchnorm-eval-v1", "data-leakage-v1",
-                                                "exploding-lr-v1", "vanishing-gradients-v1"]
+    assert sorted(e["id"] for e in entries) == ["batchnorm-eval-v2", "data-leakage-v2",
+                                                "exploding-lr-v2", "vanishing-gradients-v2"]
     for entry in entries:
         assert {"id", "title", "difficulty", "tags"} <= entry.keys()
         assert entry["difficulty"] in (1, 2, 3) and entry["tags"]
 
 
-@pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "exploding-lr-v1"],
+@pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "exploding-lr-v2"],
                                      ["stats", "--json"]])
 def test_listing_and_showing_do_not_import_torch(command, tmp_path):
     code = (f"import sys; from sandbox.cli.main import main; rc = main({command!r}); "
@@ -40,22 +40,22 @@ def test_listing_and_showing_do_not_import_torch(command, tmp_path):
 
 
 def test_show_prints_the_brief_and_not_the_answer():
-    result = run_cli("show", "vanishing-gradients-v1")
+    result = run_cli("show", "vanishing-gradients-v2")
     assert result.returncode == 0
     assert "first step to the last" in result.stdout
     assert "Kaiming" not in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
-    (["verify", "explodng-lr-v1"], "Did you mean exploding-lr-v1?"),
-    (["verify", "exploding-lr-v1", "--set", "optimizer.lr"], "is not of the form key=value"),
-    (["verify", "exploding-lr-v1", "--set", "model.hidden=16"], "model.hidden: locked"),
-    (["verify", "exploding-lr-v1", "--set", "optimiser.lr=0.1"], "did you mean 'optimizer.lr'?"),
-    (["verify", "exploding-lr-v1", "--config", "missing.yaml"],
+    (["verify", "explodng-lr-v2"], "Did you mean exploding-lr-v2?"),
+    (["verify", "exploding-lr-v2", "--set", "optimizer.lr"], "is not of the form key=value"),
+    (["verify", "exploding-lr-v2", "--set", "model.hidden=16"], "model.hidden: locked"),
+    (["verify", "exploding-lr-v2", "--set", "optimiser.lr=0.1"], "did you mean 'optimizer.lr'?"),
+    (["verify", "exploding-lr-v2", "--config", "missing.yaml"],
      "--config missing.yaml: no such file."),
-    (["verify", "exploding-lr-v1", "--seeds", "0"], "--seeds 0: run at least one seed."),
-    (["verify", "exploding-lr-v1", "--bogus"], "unrecognized arguments: --bogus"),
-    (["verify", "exploding-lr-v1", "--solution", "--config", "x.yaml"], "not allowed with"),
+    (["verify", "exploding-lr-v2", "--seeds", "0"], "--seeds 0: run at least one seed."),
+    (["verify", "exploding-lr-v2", "--bogus"], "unrecognized arguments: --bogus"),
+    (["verify", "exploding-lr-v2", "--solution", "--config", "x.yaml"], "not allowed with"),
 ])
 def test_bad_input_exits_2_with_one_clear_message(args, message):
     result = run_cli(*args)

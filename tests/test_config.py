@@ -7,7 +7,7 @@ import pytest
 from sandbox import _yaml, catalog, config
 from sandbox.errors import ConfigError
 
-SCENARIO = catalog.get("vanishing-gradients-v1")
+SCENARIO = catalog.get("vanishing-gradients-v2")
 
 
 @pytest.mark.parametrize("text, expected", [("1e-3", 0.001), ("3E+2", 300.0), ("0.5", 0.5),
@@ -35,7 +35,7 @@ def test_valid_overrides_apply_and_ints_become_floats():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("optimizer.lrr=0.1", "optimizer.lrr: no such key in vanishing-gradients-v1's config; "
+    ("optimizer.lrr=0.1", "optimizer.lrr: no such key in vanishing-gradients-v2's config; "
                           "did you mean 'optimizer.lr'?"),
     ("optimizer.lr=fast", "optimizer.lr: expected a number (shipped value 0.05), got a "
                           "string 'fast'."),

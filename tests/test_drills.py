@@ -91,13 +91,13 @@ def test_a_verification_without_an_open_attempt_solves_nothing(tmp_path, log):
 
 def test_pick_puts_unsolved_scenarios_first_and_filters(log):
     scenarios = list(CATALOG.values())
-    solved = log.open_attempt("exploding-lr-v1")
-    log.record_verification(solved.id, "exploding-lr-v1", passed=True)
+    solved = log.open_attempt("exploding-lr-v2")
+    log.record_verification(solved.id, "exploding-lr-v2", passed=True)
     for seed in range(10):
         picked = drills.pick(scenarios, log, count=4, rng=random.Random(seed))
-        assert picked[-1].id == "exploding-lr-v1" and len(picked) == 4
+        assert picked[-1].id == "exploding-lr-v2" and len(picked) == 4
     assert [s.id for s in drills.pick(scenarios, log, count=3, tag="leakage")] == [
-        "data-leakage-v1"]
+        "data-leakage-v2"]
     assert all(s.difficulty == 2 for s in drills.pick(scenarios, log, count=9, difficulty=2))
     with pytest.raises(ConfigError, match=r"Tags in the catalog: .*divergence"):
         drills.pick(scenarios, log, count=1, tag="no-such-tag")

@@ -26,7 +26,7 @@ def test_wheel_bundles_scenarios_and_datasets(tmp_path: Path):
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, env=env, check=True, timeout=120).stdout.splitlines()
-    assert out[0] == str(["batchnorm-eval-v1", "data-leakage-v1", "exploding-lr-v1",
-                          "vanishing-gradients-v1"])
+    assert out[0] == str(["batchnorm-eval-v2", "data-leakage-v2", "exploding-lr-v2",
+                          "vanishing-gradients-v2"])
     assert out[1].startswith(str(target)) and out[2].startswith(str(target))
     assert (Path(out[2]) / "digits.npz").is_file()

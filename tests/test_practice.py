@@ -241,7 +241,7 @@ def test_a_mock_interview_shows_the_curves_but_not_the_diagnosis(home, tmp_path)
 
 
 def test_the_quiz_is_scored_and_recorded(home, tmp_path):
-    right = CATALOG["exploding-lr-v1"].quiz
+    right = CATALOG["exploding-lr-v2"].quiz
     quiz = Terminal("quiz", "--count", "1", "--tag", "divergence", "--seed", "3",
                     cwd=tmp_path, env=home)
     try:

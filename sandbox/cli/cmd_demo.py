@@ -7,7 +7,7 @@ import argparse
 from ..errors import EXIT_FAIL, EXIT_PASS
 from .common import add_execution, add_subcommand
 
-FLAGSHIP = "exploding-lr-v1"
+FLAGSHIP = "exploding-lr-v2"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "diagnose", "Read the loss curves of every run under PATH and name "
         "their symptoms, with evidence, likely causes and fixes.",
-        "  sandbox diagnose runs/exploding-lr-v1\n"
+        "  sandbox diagnose runs/exploding-lr-v2\n"
         "  sandbox diagnose ~/experiments/lightning_logs --json\n"
         "  sandbox diagnose runs/my-run/events.out.tfevents.1700000000.host")
     parser.add_argument("path", metavar="PATH", type=Path,

@@ -13,7 +13,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "hint",
         f"Show the next hint for a scenario (each adds {HINT_PENALTY_S // 60} minutes).",
-        "  sandbox hint exploding-lr-v1     # hint 1; again for hint 2, then 3")
+        "  sandbox hint exploding-lr-v2     # hint 1; again for hint 2, then 3")
     parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
     add_scenarios(parser)
     parser.set_defaults(handler=run)

@@ -12,9 +12,9 @@ from .common import add_candidate, add_subcommand, make_candidate
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "run", "Train one seed of a scenario and show what it measured.",
-        "  sandbox run exploding-lr-v1\n"
-        "  sandbox run exploding-lr-v1 --set optimizer.lr=0.02\n"
-        "  sandbox run vanishing-gradients-v1 --solution --seed 2 --device cpu")
+        "  sandbox run exploding-lr-v2\n"
+        "  sandbox run exploding-lr-v2 --set optimizer.lr=0.02\n"
+        "  sandbox run vanishing-gradients-v2 --solution --seed 2 --device cpu")
     add_candidate(parser)
     parser.add_argument("--seed", type=int, help="seed to run (default: the scenario's first)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -10,7 +10,7 @@ from .common import add_scenarios, add_subcommand
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(commands, "show", "Show a scenario's brief, symptoms and rules.",
-                            "  sandbox show exploding-lr-v1\n  sandbox show exploding-lr --json")
+                            "  sandbox show exploding-lr-v2\n  sandbox show exploding-lr --json")
     parser.add_argument("scenario", metavar="ID")
     parser.add_argument("--json", action="store_true", help="print the metadata as JSON "
                         "(without hints and explanation)")

@@ -12,8 +12,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "solution",
         "Show the reference fix as a diff (marks your attempt as revealed).",
-        "  sandbox solution exploding-lr-v1\n"
-        "  sandbox solution exploding-lr-v1 --yes    # no prompt (scripts, teachers)")
+        "  sandbox solution exploding-lr-v2\n"
+        "  sandbox solution exploding-lr-v2 --yes    # no prompt (scripts, teachers)")
     parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_scenarios(parser)
@@ -33,11 +33,7 @@ def run(args: argparse.Namespace) -> int:
         out.print("Nothing shown; your attempt is unchanged.")
         return EXIT_FAIL
     attempt = drills.reveal(scenario, history())
-    for line in drills.solution_diff(scenario).splitlines():
-        style = ("green" if line.startswith("+") and not line.startswith("+++") else
-                 "red" if line.startswith("-") and not line.startswith("---") else
-                 "cyan" if line.startswith("@@") else None)
-        out.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+    render.diff(drills.solution_diff(scenario), out)
     note = "marked as revealed" if attempt.revealed else "already solved, so nothing changes"
     out.print(f"\nYour attempt on {scenario.id}: {note}. The fixed files are in "
               f"{scenario.solution_dir}", highlight=False)

@@ -11,10 +11,10 @@ from .common import add_execution, add_scenarios, add_subcommand, history
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "start", "Copy a scenario into your workspace and start the clock.",
-        "  sandbox start exploding-lr-v1            # workspace/exploding-lr-v1/, TICKET.md\n"
-        "  sandbox start exploding-lr-v1            # again: resumes, your edits are kept\n"
-        "  sandbox start exploding-lr-v1 --reset    # fresh files; the old ones are backed up\n"
-        "  SANDBOX_HOME=~/drills sandbox start data-leakage-v1")
+        "  sandbox start exploding-lr-v2            # workspace/exploding-lr-v2/, TICKET.md\n"
+        "  sandbox start exploding-lr-v2            # again: resumes, your edits are kept\n"
+        "  sandbox start exploding-lr-v2 --reset    # fresh files; the old ones are backed up\n"
+        "  SANDBOX_HOME=~/drills sandbox start data-leakage-v2")
     parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
     parser.add_argument("--reset", action="store_true",
                         help="back up the workspace, lay down fresh files, restart the clock")

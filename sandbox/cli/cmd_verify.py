@@ -16,12 +16,12 @@ from .common import add_candidate, add_subcommand, history, make_candidate, refu
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "verify", "Verify a fix on every seed of a scenario.",
-        "  sandbox verify exploding-lr-v1                 # your workspace, after `start`\n"
-        "  sandbox verify exploding-lr-v1 --shipped       # the shipped (broken) pipeline\n"
-        "  sandbox verify exploding-lr-v1 --set optimizer.lr=0.02\n"
-        "  sandbox verify exploding-lr-v1 --config my-config.yaml\n"
-        "  sandbox verify batchnorm-eval-v1 --pipeline my_pipeline.py --json\n"
-        "  sandbox verify data-leakage-v1 --solution --seeds 5")
+        "  sandbox verify exploding-lr-v2                 # your workspace, after `start`\n"
+        "  sandbox verify exploding-lr-v2 --shipped       # the shipped (broken) pipeline\n"
+        "  sandbox verify exploding-lr-v2 --set optimizer.lr=0.02\n"
+        "  sandbox verify exploding-lr-v2 --config my-config.yaml\n"
+        "  sandbox verify batchnorm-eval-v2 --pipeline my_pipeline.py --json\n"
+        "  sandbox verify data-leakage-v2 --solution --seeds 5")
     add_candidate(parser)
     parser.add_argument("--seeds", type=int, metavar="N",
                         help="run N seeds: the scenario's own first, then further ones")

@@ -11,7 +11,7 @@ from .common import add_execution, add_scenarios, add_subcommand, history
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = add_subcommand(
         commands, "watch", "Verify your workspace every time you save a file in it.",
-        "  sandbox watch exploding-lr-v1     # Enter: verify now, h: hint, q or Ctrl-C: stop")
+        "  sandbox watch exploding-lr-v2     # Enter: verify now, h: hint, q or Ctrl-C: stop")
     parser.add_argument("scenario", metavar="ID", help="scenario id (see `sandbox list`)")
     add_scenarios(parser)
     add_execution(parser)

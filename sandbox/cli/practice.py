@@ -103,6 +103,7 @@ def report(outcome: Verification, recorded: drills.Recorded, scenario: Scenario,
         return
     out.print("\n[bold]Why it broke, and why the fix works[/]\n"
               f"{render.unfold(scenario.explanation)}\n")
+    render.reference_beside(outcome, scenario, out)
     if recorded.solved_now and attempt is not None:
         out.print(f"[bold green]Solved[/] {scenario.id} in {solve_time(attempt)}. "
                   "Recorded; `sandbox stats` shows your history.")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..catalog import Scenario
@@ -101,9 +102,52 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
                   f"seeds fail ({', '.join(outcome.failed_checks)}); "
                   f"{outcome.wall_time_s:.1f} s.")
+    integrity_notes(outcome, out)
     if findings:
+        known_decoy(outcome, out)
         seed_findings(outcome, out)
     paths(outcome, out)
+
+
+def integrity_notes(outcome: Verification, out: Console) -> None:
+    """The flags a grader should look at (they are notes, not criteria)."""
+    if outcome.flags:
+        out.print("Integrity notes (not criteria; `--json` has them under 'flags'):")
+    for flag in outcome.flags:
+        seeds = ", ".join(map(str, flag["seeds"]))
+        out.print(f"  [magenta]{flag['flag']}[/] (seed {seeds}): {flag['detail']}")
+
+
+def known_decoy(outcome: Verification, out: Console) -> None:
+    """A failed fix that looks like one of the scenario's known wrong fixes: say why."""
+    matched = outcome.matched
+    if not outcome.passed and matched and matched["kind"] == "decoy":
+        out.print(f"This looks like a known plausible-but-wrong fix ({matched['summary']}): "
+                  f"{matched['reason']}")
+
+
+def reference_beside(outcome: Verification, scenario: Scenario, out: Console) -> None:
+    """After a pass: which known fix it was, and the reference fix when it was not that."""
+    from ..drills import solution_diff
+    matched = outcome.matched
+    if matched and matched["kind"] == "solution":
+        return
+    if matched and matched["kind"] == "alternative":
+        out.print(f"Your fix matches a known alternative, '{matched['name']}' "
+                  f"({matched['summary']}): {matched['reason']}")
+    else:
+        out.print("Your fix differs from the reference fix and from the known alternatives.")
+    out.print("The reference fix, beside yours:")
+    diff(solution_diff(scenario), out)
+
+
+def diff(text: str, out: Console) -> None:
+    """A unified diff, coloured."""
+    for line in text.splitlines():
+        style = ("green" if line.startswith("+") and not line.startswith("+++") else
+                 "red" if line.startswith("-") and not line.startswith("---") else
+                 "cyan" if line.startswith("@@") else None)
+        out.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def seed_findings(outcome: Verification, out: Console) -> None:
@@ -151,3 +195,23 @@ def paths(outcome: Verification, out: Console) -> None:
     out.print(f"  logs:  {outcome.run_group}")
     out.print(f"  curves: {outcome.png}")
     out.print(f"  compare runs: tensorboard --logdir {logdir}")
+
+
+def margins(rows: list[dict[str, Any]], out: Console) -> None:
+    """``sandbox check``'s report: every fix it ran, with the criteria that decide it on
+    their worst seed (the failed ones for a fix that fails, the test metric and the
+    root-cause criteria for one that passes), so authors see each fix's margin.
+    """
+    out.print("[bold]Fixes the check ran[/] (each criterion on its worst seed):")
+    outcome_only = ("completes", "finite loss", "train loss", "honest validation", "budget")
+    for row in rows:
+        cells = row["criteria"]
+        shown = [n for n, c in cells.items() if not c["passed"]] if not row["passed"] else \
+            [n for n in cells if n not in outcome_only]
+        verdict = "[green]pass[/]" if row["passed"] else "[red]fail[/]"
+        out.print(f"  {verdict} {row['kind']} [bold]{row['name']}[/]")
+        for name in shown:
+            cell = cells[name]
+            colour = "green" if cell["passed"] else "red"
+            out.print(f"      [{colour}]{name}[/]: {escape(cell['measured'])} "
+                      f"[dim](required {escape(cell['required'])})[/]", soft_wrap=True)

@@ -22,12 +22,19 @@ from ..errors import CandidateError, ConfigError
 
 @dataclass(frozen=True)
 class Candidate:
-    """A pipeline file and the resolved config it runs with."""
+    """A pipeline file and the resolved config it runs with.
+
+    ``sources`` names the files the candidate brings (its pipeline, and its config file
+    when it has one), for the provenance that ``--json`` reports; ``overrides`` are its
+    ``--set`` changes.
+    """
 
     label: str
     pipeline: Path
     config: dict[str, Any]
     description: str
+    sources: tuple[Path, ...] = ()
+    overrides: tuple[str, ...] = ()
 
     @property
     def is_shipped(self) -> bool:
@@ -35,16 +42,26 @@ class Candidate:
 
 
 def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None = None,
-         pipeline_file: Path | None = None, overrides: Iterable[str] = ()) -> Candidate:
-    """Build and validate a candidate; raises ConfigError (exit 2) or CandidateError (exit 1)."""
+         pipeline_file: Path | None = None, overrides: Iterable[str] = (),
+         variant: Path | None = None) -> Candidate:
+    """Build and validate a candidate; raises ConfigError (exit 2) or CandidateError (exit 1).
+
+    ``solution`` runs the reference fix; ``variant`` a folder shaped like it (a decoy or
+    an alternative): the files it holds replace the shipped ones.
+    """
     overrides = list(overrides)
     pipeline, base, label, what = scenario.pipeline_path, None, "shipped", "the shipped pipeline"
-    if solution:
-        label, what = "solution", "the reference solution"
-        if (scenario.solution_dir / "pipeline.py").is_file():
-            pipeline = scenario.solution_dir / "pipeline.py"
-        if (scenario.solution_dir / "config.yaml").is_file():
-            base = _yaml.load_file(scenario.solution_dir / "config.yaml")
+    sources: list[Path] = []
+    folder = scenario.solution_dir if solution else variant
+    if folder is not None:
+        label, what = ("solution", "the reference solution") if solution else (
+            f"{folder.parent.name.rstrip('s')}-{folder.name}",
+            f"{folder.parent.name.rstrip('s')} '{folder.name}'")
+        if (folder / "pipeline.py").is_file():
+            pipeline = folder / "pipeline.py"
+        if (folder / "config.yaml").is_file():
+            base = _yaml.load_file(folder / "config.yaml")
+            sources.append(folder / "config.yaml")
     if pipeline_file is not None:
         pipeline = Path(pipeline_file).resolve()
         label, what = "pipeline", f"pipeline {pipeline_file}"
@@ -53,12 +70,13 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
     patch = config.read_patch(config_file) if config_file is not None else None
     if config_file is not None:
         label, what = "config", f"the shipped pipeline with config {config_file}"
+        sources.append(Path(config_file))
     resolved = config.resolve(scenario, patch, overrides, base=base)
     if overrides:
         label += "+set"
         what += " with " + " ".join(f"--set {o}" for o in overrides)
     check_pipeline_file(pipeline)
-    return Candidate(label, pipeline, resolved, what)
+    return Candidate(label, pipeline, resolved, what, (pipeline, *sources), tuple(overrides))
 
 
 def check_pipeline_file(path: Path) -> None:
@@ -75,6 +93,10 @@ def check_pipeline_file(path: Path) -> None:
         raise CandidateError(
             f"The candidate {path.name} defines no top-level train(cfg, data, run) function, "
             "which is what the harness calls. Nothing was run.")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def fingerprint(scenario: Scenario) -> str:

@@ -1,4 +1,9 @@
-"""The description of one seed's run, shared by the parent and the child; torch-free."""
+"""The description of one seed's run, shared by the grader and the seed's process; torch-free.
+
+A Job goes from the grader to the seed's process and holds nothing secret: not the
+hidden test split, not its salt. The serving inputs arrive in ``io_dir`` only after
+``train()`` has returned.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+PROBE_SIZE = 32  # hidden inputs served twice, with different companions (batch dependence)
+
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a child needs, picklable."""
+    """Everything a seed's process needs, picklable (the grader pickles it; the seed never
+    sends a pickle back).
+    """
 
     scenario_id: str
     seed: int
@@ -17,6 +26,7 @@ class Job:
     config: dict[str, Any]
     device: str
     run_dir: str
+    io_dir: str
     serve_batch_size: int
     memory_limit_mb: int
     telemetry_cadence: int = 25

@@ -1,13 +1,18 @@
 """One seed of a candidate, inside its own child process.
 
-The child seeds everything, loads the candidate's ``pipeline.py`` by path, hands it the
-development split, and scores the returned model on the hidden test split itself. Whatever
-the candidate does (raise, diverge, exhaust memory) ends as a result dict sent to the
-parent; only a hang or a hard crash is left for the parent to notice.
+The child seeds everything, builds the development split (never the hidden one), loads
+the candidate's ``pipeline.py`` by path and calls ``train``, with the harness's
+instruments installed: row tracing (what was trained on, what was validated on, the
+budget in samples), gradient-rescaling and tamper checks, and the usual telemetry.
+When ``train`` returns a model, the child says so; only then does the grader write the
+hidden inputs, without labels, and the child serves them through the pipeline's own
+``predict``. The child sends back what it measured and the raw predictions, as JSON: the
+grader scores them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -16,6 +21,8 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -23,35 +30,85 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch._dynamo  # preloaded on purpose, see PROBE_SIZE's comment
+import torch._dynamo  # preloaded on purpose, see the comment below
 
 from .. import data as datasets
 from ..config import Config
 from ..telemetry import EventWriter, Telemetry, companion_batches
-from .job import Job
+from . import protocol
+from .instruments import ClipMonitor, ServingMonitor, gradient_hooks, missing_hooks
+from .job import PROBE_SIZE, Job
 from .run import NonFiniteLoss, Run
+from .tracing import Tracer, plain, tag
 
 # torch imports its compiler stack (~800 modules, ~1.5 s) lazily on the first optimizer
 # construction. This module is preloaded by the forkserver that forks every seed, so the
 # import above pays that once per verification instead of once per seed.
-PROBE_SIZE = 32
 CURVE_POINTS = 400
 
 
+@dataclass(frozen=True)
+class Development:
+    """What ``train(cfg, data, run)`` gets as ``data``: the development split as tensors.
+
+    ``x`` is traced (see :mod:`sandbox.harness.tracing`); it behaves as any tensor.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    num_classes: int
+    groups: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @classmethod
+    def of(cls, split: datasets.Split) -> Development:
+        x = torch.from_numpy(split.x)
+        return cls(tag(x, torch.arange(len(x))), torch.from_numpy(split.y), split.num_classes,
+                   None if split.groups is None else torch.from_numpy(split.groups))
+
+
+class Channel:
+    """JSON messages over the pipe to the grader, both ways."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._conn.send_bytes(protocol.encode(message))
+
+    def receive(self) -> dict[str, Any]:
+        return json.loads(self._conn.recv_bytes().decode())
+
+
 def run_seed(job: Job, conn: Connection) -> None:
-    """Child entry point: always sends exactly one ``("result", dict)`` unless killed."""
+    """Child entry point: always sends exactly one ``result`` message unless killed."""
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _redirect_output(run_dir / "output.log")
+    channel = Channel(conn)
     try:
-        result = _run(job, conn)
-    except BaseException as exc:  # a harness bug must still reach the parent as a result
-        result = {"status": "harness-error", "error": "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__))}
-    result.update(seed=job.seed, run_dir=job.run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(result, indent=1, default=str))
-    conn.send(("result", result))
+        result = _run(job, channel)
+    except BaseException as exc:  # a harness bug must still reach the grader as a result
+        result = blank_result(status="harness-error", error="".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    channel.send({"kind": "result", **result})
     conn.close()
+
+
+def blank_result(**values: Any) -> dict[str, Any]:
+    """Every field of a result message, unmeasured."""
+    result: dict[str, Any] = {
+        "status": "harness-error", "error": None, "diverged_at": None, "device": None,
+        "torch": torch.__version__, "train_time_s": None, "steps": 0, "series": {},
+        "train_loss_first": None, "train_loss_final": None, "train_loss_points": 0,
+        "val_metric": None, "loss_digest": "", "rows": None, "model": None,
+        "samples": {"traced": 0, "untraced": 0, "backward_passes": 0},
+        "clipping": {"measured": 0, "rescaled": 0, "unknown": 0}, "tampered": [],
+        "gradient_hooks": [], "serving": None, "predictions": None}
+    result.update(values)
+    return result
 
 
 def _redirect_output(path: Path) -> None:
@@ -126,28 +183,68 @@ def _is_out_of_memory(exc: BaseException) -> bool:
         and ("can't allocate memory" in text or "out of memory" in text))
 
 
-def _run(job: Job, conn: Connection) -> dict[str, Any]:
+class Instruments:
+    """Everything the harness hooks into torch while ``train`` runs, removed exactly once."""
+
+    def __init__(self, n_rows: int, writer: EventWriter, cadence: int):
+        self.telemetry = Telemetry(writer, cadence=cadence)
+        self.tracer = Tracer(n_rows)
+        self.clips = ClipMonitor()
+        self.tracer.after_backward.append(self.clips.after_backward)
+        self.tampered: list[str] = []
+        self._installed = False
+
+    def install(self) -> None:
+        self.telemetry.install()
+        self.tracer.install()
+        self.clips.install()
+        self._handles = self.telemetry.handles() + self.tracer.handles() + self.clips.handles()
+        self._installed = True
+
+    def remove(self) -> None:
+        """Check first that the candidate did not remove the hooks, then remove them."""
+        if not self._installed:
+            return
+        self._installed = False
+        self.tampered = missing_hooks(self._handles)
+        self.telemetry.remove()
+        self.tracer.remove()
+        self.clips.remove()
+        self.tracer.finish()
+
+
+def _run(job: Job, channel: Channel) -> dict[str, Any]:
     device = _resolve_device(job.device)
     if device is None:
-        return {"status": "bad-device", "error": "--device cuda was asked for, but this "
-                "torch sees no CUDA device (torch.cuda.is_available() is False)."}
+        return blank_result(status="bad-device", error="--device cuda was asked for, but this "
+                            "torch sees no CUDA device (torch.cuda.is_available() is False).")
     if device.type == "cpu":
         _limit_memory(job.memory_limit_mb)
     _seed_everything(job.seed, device)
     pipeline_path = Path(job.pipeline_path)
-    dev, test = datasets.build(job.config["data"], job.seed)
+    data = Development.of(datasets.development(job.config["data"], job.seed))
     writer = EventWriter(Path(job.run_dir))
-    telemetry = Telemetry(writer, cadence=job.telemetry_cadence)
-    run = Run(job.seed, device, writer, telemetry,
-              on_progress=lambda step, loss: conn.send(("progress", step, loss)))
-    result: dict[str, Any] = {"device": str(device)}
-    telemetry.install()
+    instruments = Instruments(len(data), writer, job.telemetry_cadence)
+    run = Run(job.seed, device, writer, instruments.telemetry,
+              on_progress=lambda step, loss: channel.send(
+                  {"kind": "progress", "step": step, "loss": loss}))
+    result = blank_result(device=str(device))
+    model: Any = None
+    instruments.install()
     started = time.perf_counter()
     try:
         module = load_pipeline(pipeline_path)
-        model = module.train(Config(job.config), dev, run)
+        model = module.train(Config(job.config), data, run)
         result["train_time_s"] = time.perf_counter() - started
-        result.update(score(module, model, test, job.serve_batch_size, device))
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError("train() must return the trained torch.nn.Module, "
+                            f"not {type(model).__name__}")
+        instruments.remove()
+        channel.send({"kind": "trained"})
+        reply = channel.receive()
+        inputs = np.load(reply["inputs"], allow_pickle=False)
+        result.update(serve(module, model, inputs, data, instruments.tracer.validated,
+                            job.serve_batch_size, device))
         result["status"] = "ok"
     except NonFiniteLoss as stop:
         result.update(status="diverged", error=str(stop), diverged_at=stop.step)
@@ -155,14 +252,42 @@ def _run(job: Job, conn: Connection) -> dict[str, Any]:
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
     finally:
-        telemetry.remove()
-    last_step = max([telemetry.steps] + [s for pts in run.series.values() for s, _ in pts])
-    for tag in ("test/metric", "serve/batch_dependence"):
-        if result.get(tag) is not None:
-            writer.add(tag, result[tag], last_step)
+        instruments.remove()
     writer.flush()
-    result.update(steps=telemetry.steps, series=_curves(run.series), **_curve_summary(run.series))
+    result.update(measured(instruments, run, model))
     return result
+
+
+def measured(instruments: Instruments, run: Run, model: Any) -> dict[str, Any]:
+    """What the instruments saw during ``train``, as result fields."""
+    tracer = instruments.tracer
+    models = [model] if isinstance(model, torch.nn.Module) else []
+    seen = sorted(tracer.roots.values(), key=lambda m: -sum(p.numel() for p in m.parameters()))
+    losses = [v for _, v in run.series.get("loss/train", [])]
+    return {
+        "steps": instruments.telemetry.steps,
+        "series": _curves(run.series),
+        **_curve_summary(run.series),
+        "loss_digest": hashlib.sha256(np.asarray(losses, dtype=np.float64).tobytes())
+        .hexdigest()[:16],
+        "samples": {"traced": tracer.traced_samples, "untraced": tracer.untraced_samples,
+                    "backward_passes": tracer.backward_passes},
+        "rows": {"n": tracer.n_rows,
+                 "trained": protocol.pack(np.packbits(tracer.trained.numpy())),
+                 "evaluated": protocol.pack(np.packbits(tracer.evaluated.numpy()))},
+        "model": (signature(models[0], "returned") if models else
+                  signature(seen[0], "seen in training") if seen else None),
+        "clipping": instruments.clips.summary(),
+        "tampered": instruments.tampered,
+        "gradient_hooks": gradient_hooks(models + seen[:1]),
+    }
+
+
+def signature(model: torch.nn.Module, source: str) -> dict[str, Any]:
+    """The model's size as the capacity lock compares it: parameter count and shapes."""
+    params = list(model.parameters())
+    return {"params": sum(p.numel() for p in params),
+            "shapes": [list(p.shape) for p in params], "source": source}
 
 
 def _curve_summary(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
@@ -181,39 +306,33 @@ def _default_predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)
 
 
-def score(module: ModuleType, model: Any, test: datasets.Split, batch_size: int,
-          device: torch.device) -> dict[str, Any]:
-    """Hidden-test accuracy through the pipeline's own ``predict`` at a serving-like batch
-    size, and how much predictions for the same inputs move with the rest of the batch.
+def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: Development,
+          validated: torch.Tensor, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Serve the hidden inputs through the pipeline's ``predict`` at the serving batch size,
+    twice more for the batch-dependence probe, then the rows the pipeline validated on.
+    Only raw scores leave this process; the grader holds the labels.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError("train() must return the trained torch.nn.Module, "
-                        f"not {type(model).__name__}")
     predict = getattr(module, "predict", _default_predict)
-    with torch.no_grad():
-        scores = torch.cat([_predict_batch(predict, model, test.x[rows], device, test.num_classes)
-                            for rows in serving_batches(len(test), batch_size)])
-        accuracy = float((scores.argmax(1) == test.y).float().mean())
-        flips = batch_dependence(predict, model, test, batch_size, device)
-    return {"test/metric": accuracy, "serve/batch_dependence": flips,
-            "params": sum(p.numel() for p in model.parameters())}
-
-
-def batch_dependence(predict: Any, model: torch.nn.Module, test: datasets.Split,
-                     batch_size: int, device: torch.device) -> float:
-    """Fraction of PROBE_SIZE test inputs whose predicted class changes when the same input
-    is served, in a batch of the serving size, next to two different sets of companions.
-    A model that is a fixed function of each input scores 0.
-    """
+    x = torch.from_numpy(inputs)
+    classes = data.num_classes
     size = max(2, batch_size)
-    n = len(test)
-    changed = 0
-    for i in range(PROBE_SIZE):
-        ours, theirs = companion_batches(i, n, size)
-        first = _predict_batch(predict, model, test.x[ours], device, test.num_classes)
-        second = _predict_batch(predict, model, test.x[theirs], device, test.num_classes)
-        changed += int(first[0].argmax() != second[0].argmax())
-    return changed / PROBE_SIZE
+    with ServingMonitor(model) as monitor, torch.no_grad():
+        scores = _predict_rows(predict, model, x, batch_size, device, classes)
+        pairs = [companion_batches(i, len(x), size) for i in range(min(PROBE_SIZE, len(x)))]
+        probe_a = torch.stack([_predict_batch(predict, model, x[a], device, classes)[0]
+                               for a, _ in pairs])
+        probe_b = torch.stack([_predict_batch(predict, model, x[b], device, classes)[0]
+                               for _, b in pairs])
+    serving = monitor.summary()
+    rows = validated.nonzero().flatten()
+    val = None
+    if len(rows):
+        with torch.no_grad():
+            val = _predict_rows(predict, model, plain(data.x)[rows], batch_size, device, classes)
+    pack: Callable[[torch.Tensor], dict[str, Any]] = lambda t: protocol.pack(t.numpy())  # noqa: E731
+    return {"serving": serving, "predictions": {
+        "test": pack(scores), "probe_a": pack(probe_a), "probe_b": pack(probe_b),
+        "val": None if val is None else pack(val)}}
 
 
 def serving_batches(n: int, batch_size: int) -> list[torch.Tensor]:
@@ -226,6 +345,12 @@ def serving_batches(n: int, batch_size: int) -> list[torch.Tensor]:
     return batches
 
 
+def _predict_rows(predict: Any, model: torch.nn.Module, x: torch.Tensor, batch_size: int,
+                  device: torch.device, classes: int) -> torch.Tensor:
+    return torch.cat([_predict_batch(predict, model, x[rows], device, classes)
+                      for rows in serving_batches(len(x), batch_size)])
+
+
 def _predict_batch(predict: Any, model: torch.nn.Module, x: torch.Tensor, device: torch.device,
                    num_classes: int) -> torch.Tensor:
     out = predict(model, x.to(device))
@@ -233,14 +358,13 @@ def _predict_batch(predict: Any, model: torch.nn.Module, x: torch.Tensor, device
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"predict() returned {shape} for a batch of {len(x)}; expected "
                          f"class scores of shape ({len(x)}, {num_classes})")
-    return out.detach().float().cpu()
+    return plain(out).detach().float().cpu()
 
 
 def _curves(series: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:
     """Each logged series thinned to at most CURVE_POINTS points for plots and summaries."""
     thinned = {}
-    for tag, points in series.items():
+    for tag_name, points in series.items():
         stride = max(1, len(points) // CURVE_POINTS)
-        thinned[tag] = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
+        thinned[tag_name] = points[::stride] + ([points[-1]] if (len(points) - 1) % stride else [])
     return thinned
-

@@ -1,0 +1,393 @@
+"""Which development rows the model trained on and which it was only evaluated on.
+
+The harness hands the pipeline ``data.x`` as :class:`Rows`, a tensor that carries the
+index of each of its rows in the development split through indexing, ``cat``/``stack``,
+``split``, moves between devices and row-wise arithmetic (preprocessing). When such a
+tensor enters a ``torch.nn.Module``, a global forward hook records its rows and hands the
+module a plain tensor, so the model itself runs at full speed. A hook on the module's
+output tells whether a gradient came back to it:
+
+- rows whose forward pass received a gradient were **trained on**; their count, summed
+  over backward passes, is the training budget in samples (hand-written updates, LBFGS's
+  repeated closures and cleared optimizer hooks all count);
+- rows that went through the model and never received a gradient were **evaluated**:
+  that is the pipeline's validation set, whatever the pipeline calls it.
+
+Inputs that lost their provenance (copied through NumPy, say) are still counted as
+samples, by batch size, as "untraced". Nothing here changes what the pipeline computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn.modules import module as nn_module
+
+
+class Rows(torch.Tensor):
+    """A tensor of development inputs; ``_rows`` holds the row index of each row
+    (shape ``(n,)``), or of the single row it is part of (shape ``()``).
+    """
+
+    _rows: torch.Tensor
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        with torch._C.DisableTorchFunctionSubclass():
+            out = func(*args, **kwargs)
+            if not isinstance(out, (torch.Tensor, tuple, list)):
+                return out  # .shape, .dtype, len(): nothing to trace
+            try:  # dispatch stays off: reading .ndim of a Rows must not recurse into here
+                return _propagate(func, args, kwargs, out)
+            except Exception:  # tracing must never break the candidate's code
+                return out
+
+
+def tag(tensor: torch.Tensor, rows: torch.Tensor) -> Rows:
+    tagged = tensor.as_subclass(Rows)
+    tagged._rows = rows
+    return tagged
+
+
+def plain(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.as_subclass(torch.Tensor) if isinstance(tensor, Rows) else tensor
+
+
+# -- propagation -------------------------------------------------------------------------
+T = torch.Tensor
+GETITEM = {T.__getitem__}
+CAT = {torch.cat, torch.concat, torch.concatenate}
+STACK = {torch.stack}
+VSTACK = {torch.vstack, torch.row_stack}
+SPLIT = {T.split, torch.split, T.chunk, torch.chunk, T.tensor_split, torch.tensor_split,
+         T.split_with_sizes, T.unsafe_split}
+UNBIND = {T.unbind, torch.unbind}
+INDEX_SELECT = {T.index_select, torch.index_select}
+FLIP = {T.flip, torch.flip}
+FLIPUD = {T.flipud, torch.flipud}
+ROLL = {T.roll, torch.roll}
+SWAP = {T.transpose, torch.transpose, T.swapaxes, torch.swapaxes, T.swapdims, torch.swapdims}
+PERMUTE = {T.permute, torch.permute}
+MOVEDIM = {T.movedim, torch.movedim, T.moveaxis, torch.moveaxis}
+TRANSPOSE_2D = {T.t, torch.t, T.T.__get__, T.mT.__get__, T.H.__get__, T.mH.__get__,
+                T.adjoint, torch.adjoint}
+SORTS = {T.sort, torch.sort, T.argsort, torch.argsort, T.msort, torch.msort, T.topk,
+         torch.topk, T.kthvalue, torch.kthvalue, T.cummax, torch.cummax, T.cummin, torch.cummin}
+REPEAT_INTERLEAVE = {T.repeat_interleave, torch.repeat_interleave}
+REPEAT = {T.repeat}
+
+
+def _arg(args: tuple, kwargs: dict, position: int, name: str, default: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[position] if len(args) > position else default
+
+
+def _dim(value: Any, ndim: int) -> int | None:
+    if not isinstance(value, int):
+        return None
+    return value + ndim if value < 0 else value
+
+
+def _source(args: tuple, kwargs: dict) -> Rows | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Rows):
+            return value
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, Rows):
+                    return item
+    return None
+
+
+def _propagate(func: Callable, args: tuple, kwargs: dict, out: Any) -> Any:
+    if func in CAT or func in STACK or func in VSTACK:
+        return _combine(func, args, kwargs, out)
+    src = _source(args, kwargs)
+    if src is None or not isinstance(getattr(src, "_rows", None), torch.Tensor):
+        return out
+    rows = src._rows
+    if func in SPLIT or func in UNBIND:
+        return _split(func, src, args, kwargs, out)
+    if rows.ndim == 0:  # one row: whatever is computed from it still comes from that row
+        return _wrap(out, rows)
+    if func in GETITEM:
+        return _wrap(out, _index(rows, args[1]) if args[0] is src else None)
+    return _wrap(out, _reorder(func, src, rows, args, kwargs))
+
+
+def _reorder(func: Callable, src: Rows, rows: torch.Tensor, args: tuple,
+             kwargs: dict) -> torch.Tensor | None:
+    """The rows of an op's output when the op may move or drop rows; None when unclear."""
+    ndim = src.ndim
+    if func in INDEX_SELECT:
+        if _dim(_arg(args, kwargs, 1, "dim"), ndim) != 0:
+            return rows
+        return rows[plain(_arg(args, kwargs, 2, "index")).to(rows.device)]
+    if func in FLIP:
+        dims = _arg(args, kwargs, 1, "dims")
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        return rows.flip(0) if 0 in [_dim(d, ndim) for d in dims] else rows
+    if func in FLIPUD:
+        return rows.flip(0)
+    if func in ROLL:
+        shifts, dims = _arg(args, kwargs, 1, "shifts"), _arg(args, kwargs, 2, "dims")
+        if dims is None:
+            return None
+        shifts = [shifts] if isinstance(shifts, int) else list(shifts)
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        moved = [s for s, d in zip(shifts, dims, strict=False) if _dim(d, ndim) == 0]
+        return rows.roll(sum(moved), 0) if moved else rows
+    if func in SWAP:
+        pair = (_arg(args, kwargs, 1, "dim0"), _arg(args, kwargs, 2, "dim1"))
+        return None if 0 in [_dim(d, ndim) for d in pair] else rows
+    if func in PERMUTE:
+        order = args[1:] if len(args) > 2 or not isinstance(_arg(args, kwargs, 1, "dims"),
+                                                            (list, tuple)) else args[1]
+        order = list(kwargs.get("dims", order))
+        return rows if order and _dim(order[0], ndim) == 0 else None
+    if func in MOVEDIM:
+        source, destination = _arg(args, kwargs, 1, "source"), _arg(args, kwargs, 2, "destination")
+        touched = [source] if isinstance(source, int) else list(source)
+        touched += [destination] if isinstance(destination, int) else list(destination)
+        return None if 0 in [_dim(d, ndim) for d in touched] else rows
+    if func in TRANSPOSE_2D:
+        keeps = func in (T.mT.__get__, T.mH.__get__) and ndim > 2
+        return rows if keeps or ndim < 2 else None
+    if func in SORTS:
+        dim = _dim(_arg(args, kwargs, 1 if func not in (T.topk, torch.topk, T.kthvalue,
+                                                         torch.kthvalue) else 2, "dim", -1), ndim)
+        return None if dim == 0 else rows
+    if func in REPEAT_INTERLEAVE:
+        repeats = _arg(args, kwargs, 1, "repeats")
+        if _dim(_arg(args, kwargs, 2, "dim"), ndim) != 0 or not isinstance(repeats, int):
+            return None
+        return rows.repeat_interleave(repeats)
+    if func in REPEAT:
+        sizes = args[1:] if len(args) > 2 or isinstance(_arg(args, kwargs, 1, "sizes"), int) \
+            else list(args[1])
+        return rows.repeat(int(sizes[0])) if sizes else rows
+    return rows  # row-wise: element-wise arithmetic, .to(), .float(), reshapes that keep N
+
+
+def _index(rows: torch.Tensor, index: Any) -> torch.Tensor | None:
+    """The rows ``tensor[index]`` keeps: the first index component picks rows."""
+    first = index
+    if isinstance(index, tuple):
+        if not index:
+            return rows
+        first = index[0]
+        if first is Ellipsis:
+            return rows if len(index) == 1 or Ellipsis not in index[1:] else None
+    if first is None or first is Ellipsis:
+        return rows if first is Ellipsis else None
+    if isinstance(first, torch.Tensor):
+        first = plain(first).to(rows.device)
+    elif not isinstance(first, (int, slice)):
+        first = torch.as_tensor(first, device=rows.device)
+    return rows[first]
+
+
+def _split(func: Callable, src: Rows, args: tuple, kwargs: dict, out: Any) -> Any:
+    if func in UNBIND:
+        dim = _dim(_arg(args, kwargs, 1, "dim", 0), src.ndim)
+    else:
+        dim = _dim(_arg(args, kwargs, 2, "dim", 0), src.ndim)
+    rows = src._rows
+    if rows.ndim == 0 or dim != 0:
+        return type(out)(_wrap(part, rows) for part in out)
+    if func in UNBIND:
+        parts = func(rows)
+    else:
+        size = args[1] if len(args) > 1 else next(v for k, v in kwargs.items() if k != "dim")
+        parts = func(rows, size)
+    if len(parts) != len(out):
+        return out
+    return type(out)(_wrap(part, ids) for part, ids in zip(out, parts, strict=True))
+
+
+def _combine(func: Callable, args: tuple, kwargs: dict, out: Any) -> Any:
+    """``cat``/``stack``: rows of the pieces joined, -1 for untraced pieces."""
+    pieces = _arg(args, kwargs, 0, "tensors")
+    if not isinstance(pieces, (list, tuple)) or not any(isinstance(p, Rows) for p in pieces):
+        return out
+    first = next(p for p in pieces if isinstance(p, Rows))
+    single = first._rows.ndim == 0
+    if func in VSTACK:
+        func, dim = (torch.stack if single else torch.cat), 0
+    else:
+        dim = _dim(_arg(args, kwargs, 1, "dim", 0), first.ndim + (func in STACK))
+    if dim != 0:
+        return _wrap(out, first._rows)
+    if (func in STACK) != single:
+        return out  # stacking whole batches, or concatenating one row's features
+    device = first._rows.device
+    ids = [p._rows if isinstance(p, Rows) else
+           torch.full((1,) if single else (len(p),), -1, device=device) for p in pieces]
+    ids = [i.reshape(1) if single else i for i in ids]
+    return _wrap(out, torch.cat([i.to(device) for i in ids]))
+
+
+def _wrap(out: Any, rows: torch.Tensor | None) -> Any:
+    if rows is None or not isinstance(out, torch.Tensor) or isinstance(out, torch.nn.Parameter):
+        return out
+    if rows.ndim == 1 and (out.ndim == 0 or out.shape[0] != rows.shape[0]):
+        return plain(out)
+    if rows.device != out.device:
+        rows = rows.to(out.device)
+    return tag(plain(out), rows)
+
+
+# -- the tracer --------------------------------------------------------------------------
+@dataclass
+class _Call:
+    """One forward pass of a module that received data."""
+
+    rows: torch.Tensor | None  # None: untraced input
+    batch: int
+    counted_in: int = -1  # the backward pass it was last counted in
+
+
+class Tracer:
+    """Global forward hooks that record the rows each model call receives, and output hooks
+    that say whether a gradient came back to them.
+    """
+
+    def __init__(self, n_rows: int):
+        self.n_rows = n_rows
+        self.trained = torch.zeros(n_rows, dtype=torch.bool)
+        self.evaluated = torch.zeros(n_rows, dtype=torch.bool)
+        self.traced_samples = 0
+        self.untraced_samples = 0
+        self.backward_passes = 0
+        self.after_backward: list[Callable[[], None]] = []
+        self.roots: dict[int, torch.nn.Module] = {}  # held: a run that raised has
+        # dropped its model, and the capacity lock still needs its size
+        self._depth = 0
+        self._current: list[_Call | None] = []
+        self._waiting: dict[int, _Call] = {}  # forward passes with grad, no gradient seen yet
+        self._in_backward = False
+        self._handles: list[Any] = []
+
+    def install(self) -> None:
+        self._handles = [nn_module.register_module_forward_pre_hook(self._pre),
+                         nn_module.register_module_forward_hook(self._post, always_call=True)]
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def handles(self) -> list[tuple[str, dict, int]]:
+        """Where the hooks live, for the tamper check."""
+        return [("module forward pre-hook", nn_module._global_forward_pre_hooks,
+                 self._handles[0].id),
+                ("module forward hook", nn_module._global_forward_hooks, self._handles[1].id)]
+
+    def _pre(self, module: torch.nn.Module, args: tuple) -> tuple | None:
+        self._depth += 1
+        if self._depth > 1:
+            self._current.append(None)
+            return None
+        found, unwrapped = _unwrap(args)
+        call = None
+        if found is not None:
+            rows = found._rows.reshape(-1)
+            call = _Call(rows, len(rows))
+        elif torch.is_grad_enabled():
+            data = next((a for a in _tensors(args) if not a.requires_grad and a.ndim), None)
+            if data is not None:
+                call = _Call(None, int(data.shape[0]))
+        self._current.append(call)
+        if found is not None:
+            self.roots.setdefault(id(module), module)
+        return unwrapped if found is not None else None
+
+    def _post(self, module: torch.nn.Module, args: tuple, out: Any) -> None:
+        self._depth -= 1
+        call = self._current.pop() if self._current else None
+        if call is None:
+            return
+        grads = [t for t in _tensors(out) if t.requires_grad] if torch.is_grad_enabled() else []
+        if not grads:
+            self._mark_evaluated(call)
+            return
+        self._waiting[id(call)] = call
+        fire = self._hook(call)
+        for tensor in grads:
+            tensor.register_hook(fire)
+
+    def _hook(self, call: _Call) -> Callable[[torch.Tensor], None]:
+        def fire(grad: torch.Tensor) -> None:
+            if call.counted_in == self.backward_passes:
+                return
+            call.counted_in = self.backward_passes
+            self._waiting.pop(id(call), None)
+            if call.rows is None:
+                self.untraced_samples += call.batch
+            else:
+                self.traced_samples += call.batch
+                valid = call.rows[call.rows >= 0].cpu()
+                self.trained[valid] = True
+            if not self._in_backward:
+                self._in_backward = True
+                torch.autograd.Variable._execution_engine.queue_callback(self._end_backward)
+        return fire
+
+    def _end_backward(self) -> None:
+        self._in_backward = False
+        self.backward_passes += 1
+        for listener in self.after_backward:
+            listener()
+
+    def _mark_evaluated(self, call: _Call) -> None:
+        if call.rows is not None:
+            self.evaluated[call.rows[call.rows >= 0].cpu()] = True
+
+    def finish(self) -> None:
+        """Forward passes that never got a gradient were evaluations."""
+        for call in self._waiting.values():
+            self._mark_evaluated(call)
+        self._waiting.clear()
+
+    @property
+    def validated(self) -> torch.Tensor:
+        """Rows only ever evaluated: the pipeline's validation set."""
+        return self.evaluated & ~self.trained
+
+    @property
+    def samples(self) -> int:
+        return self.traced_samples + self.untraced_samples
+
+
+def _tensors(value: Any, depth: int = 0) -> Iterable[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 2 and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item, depth + 1)
+    elif depth < 2 and isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item, depth + 1)
+
+
+def _unwrap(args: tuple) -> tuple[Rows | None, tuple]:
+    """The first traced tensor among a call's arguments, and the arguments as plain tensors."""
+    found: Rows | None = None
+
+    def strip(value: Any, depth: int) -> Any:
+        nonlocal found
+        if isinstance(value, Rows):
+            found = found if found is not None else value
+            return plain(value)
+        if depth < 1 and isinstance(value, (list, tuple)) and any(isinstance(v, Rows)
+                                                                  for v in value):
+            return type(value)(strip(v, depth + 1) for v in value)
+        return value
+
+    unwrapped = tuple(strip(a, 0) for a in args)
+    return found, unwrapped

@@ -1,0 +1,140 @@
+"""For graders: where a verification came from, and what in it looks too good.
+
+``provenance`` says exactly what was judged (sha256 of every candidate file and of the
+scenario's files, the criteria applied, torch, device, how the hidden sample was drawn),
+so two results can be compared. ``flags`` are not criteria: they point a grader at
+results worth a second look, such as a test metric above what the reference fix
+reaches, far fewer gradient samples than it needs, a validation gap of exactly zero on
+every seed, or training identical to the reference fix's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .catalog import Scenario
+from .criteria import samples
+from .harness.candidate import Candidate, sha256_file
+from .reference import TEST_METRIC_SLACK, Reference
+
+FEW_SAMPLES = 0.5  # a candidate that trains on under half the reference's samples
+
+
+def _flag(name: str, seeds: Iterable[int], detail: str) -> dict[str, Any]:
+    return {"flag": name, "seeds": list(seeds), "detail": detail}
+
+
+def flags(results: list[dict[str, Any]], candidate: Candidate, reference: Reference | None,
+          val_tolerance: float) -> list[dict[str, Any]]:
+    """Integrity flags over all seeds of one verification."""
+    found = []
+    found += _harness_flags(results)
+    found += _validation_flags(results, val_tolerance)
+    if reference is not None and candidate.label != "solution":
+        found += _reference_flags(results, reference)
+    return found
+
+
+def _harness_flags(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    removed = [r["seed"] for r in results if r.get("tampered")]
+    if removed:
+        found.append(_flag("harness-hooks-removed", removed, "the candidate removed the "
+                           "harness's hooks during train(); its budget could not be measured"))
+    hooked = [r["seed"] for r in results if r.get("gradient_hooks")]
+    if hooked:
+        found.append(_flag("gradient-hooks", hooked, "hooks on parameters or modules can "
+                           "rewrite gradients where the harness does not see them"))
+    manual = [r["seed"] for r in results if (r.get("samples") or {}).get("backward_passes")
+              and r.get("steps") == 0]
+    if manual:
+        found.append(_flag("updates-outside-optimizer", manual, "gradients were computed but "
+                           "no torch.optim step ran: the weights were updated by hand, or the "
+                           "step hooks were bypassed"))
+    untraced = [r["seed"] for r in results if (r.get("samples") or {}).get("untraced")]
+    if untraced:
+        found.append(_flag("untraced-inputs", untraced, "some training inputs did not come "
+                           "from data.x as tensors (copied through NumPy?): they were counted "
+                           "by batch size, and their rows are unknown"))
+    return found
+
+
+def _validation_flags(results: list[dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
+    found = []
+    differs = [r["seed"] for r in results if r.get("val_metric") is not None
+               and r.get("val/measured") is not None
+               and abs(r["val_metric"] - r["val/measured"]) > tolerance / 2]
+    if differs:
+        found.append(_flag("reported-val-differs", differs, "the metric/val the pipeline "
+                           "logged differs from what the returned model scores on the rows "
+                           "it validated on"))
+    untraced = [r["seed"] for r in results if r.get("val_metric") is not None
+                and r.get("status") == "ok" and not r.get("val/rows")]
+    if untraced:
+        found.append(_flag("validation-untraced", untraced, "metric/val was logged, but no "
+                           "development row was evaluated without a gradient: the harness "
+                           "could not check it"))
+    gaps = [r for r in results if r.get("val_metric") is not None
+            and r.get("test/metric") is not None]
+    if gaps and len(gaps) == len(results) and all(r["val_metric"] == r["test/metric"]
+                                                  for r in gaps):
+        found.append(_flag("zero-val-test-gap", [r["seed"] for r in gaps], "validation equals "
+                           "the hidden test exactly on every seed"))
+    return found
+
+
+def _reference_flags(results: list[dict[str, Any]], reference: Reference) -> list[dict[str, Any]]:
+    found = []
+    above, few, same = [], [], []
+    for r in results:
+        ref = reference.seed(r["seed"]) or {}
+        test, ref_test = r.get("test/metric"), ref.get("test_metric")
+        if test is not None and ref_test is not None and test > ref_test + TEST_METRIC_SLACK:
+            above.append(r["seed"])
+        counted, ref_samples = samples(r), ref.get("samples")
+        if counted is not None and ref_samples and counted < FEW_SAMPLES * ref_samples:
+            few.append(r["seed"])
+        if r.get("loss_digest") and r.get("loss_digest") == ref.get("loss_digest") \
+                and r.get("torch") == reference.torch:
+            same.append(r["seed"])
+    if above:
+        found.append(_flag("test-above-reference", above, "the hidden-test metric is above "
+                           "what the reference fix reaches"))
+    if few:
+        found.append(_flag("few-gradient-samples", few, f"fewer than {FEW_SAMPLES:.0%} of the "
+                           "reference fix's gradient samples"))
+    if same and len(same) == len(results):
+        found.append(_flag("identical-to-reference", same, "the training curve is identical to "
+                           "the reference fix's on every seed"))
+    return found
+
+
+def _digests(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        name = path.relative_to(root).as_posix() if root is not None else str(path)
+        out[name] = sha256_file(path)
+    return out
+
+
+def provenance(scenario: Scenario, candidate: Candidate, results: list[dict[str, Any]],
+               hidden: dict[str, str]) -> dict[str, Any]:
+    from . import __version__
+    scenario_files = sorted(p for p in scenario.path.rglob("*") if p.is_file()
+                            and "__pycache__" not in p.parts)
+    return {
+        "candidate": {"label": candidate.label, "files": _digests(candidate.sources),
+                      "overrides": list(candidate.overrides)},
+        "scenario": {"id": scenario.id, "path": str(scenario.path),
+                     "files": _digests(scenario_files, scenario.path)},
+        "criteria": dataclasses.asdict(scenario.criteria),
+        "torch": sorted({r["torch"] for r in results if r.get("torch")}),
+        "devices": sorted({r["device"] for r in results if r.get("device")}),
+        "python": platform.python_version(),
+        "sandbox": __version__,
+        "hidden_test": hidden,
+    }

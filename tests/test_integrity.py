@@ -1,0 +1,199 @@
+"""The verdict cannot be bought cheaply: real candidate files that try, and what they get.
+
+Each cheat runs through the real harness (child processes, the JSON protocol, the
+grader's scoring). The test asserts what the grader measured, not only the verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sandbox import catalog, data, integrity, verification
+from sandbox.harness import candidate, protocol
+from sandbox.reference import Reference
+from sandbox.verification import verify
+
+from .conftest import FIXTURE_SCENARIOS, FIXTURES
+
+TINY = catalog.get("tiny-v1", [FIXTURE_SCENARIOS])
+CHEATS = FIXTURES / "cheats"
+
+
+def from_template(name: str, folder: Path, **values: str) -> Path:
+    """A cheat file with its placeholders (``__MARKER__``) filled in."""
+    text = (CHEATS / f"{name}.py").read_text()
+    for key, value in values.items():
+        text = text.replace(f"__{key}__", value)
+    path = folder / f"{name}.py"
+    path.write_text(text)
+    return path
+
+
+def run(pipeline: Path, logdir: Path, scenario=TINY, seeds=(0,)):
+    chosen = candidate.make(scenario, pipeline_file=pipeline)
+    return verify(scenario, chosen, seeds=list(seeds), device="cpu", logdir=logdir,
+                  with_baseline=False, plot=False)
+
+
+def check(outcome, name: str):
+    return next(c for c in outcome.seeds[0].checks if c.name == name)
+
+
+def test_a_pickle_sent_to_the_grader_is_refused_and_never_unpickled(tmp_path):
+    marker = tmp_path / "unpickled-in"
+    outcome = run(from_template("pickle_payload", tmp_path, MARKER=str(marker)), tmp_path)
+    seed = outcome.seeds[0]
+    assert seed.status == "malformed" and not seed.passed
+    assert "could not accept (not a JSON message" in seed.error
+    assert not marker.exists()  # nothing ran: not in the grader, not anywhere
+
+
+def test_a_forged_json_result_scores_nothing(tmp_path):
+    outcome = run(CHEATS / "forged_result.py", tmp_path)
+    assert not outcome.passed
+    assert check(outcome, "test accuracy").measured == "not measured"
+    assert outcome.results[0]["test/metric"] is None
+
+
+def test_the_hidden_split_is_not_in_the_candidates_process_and_cannot_be_rebuilt(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(verification, "_FIXED_SALT", "known to this test only")
+    scenario = catalog.get("vanishing-gradients-v2")
+    found = tmp_path / "found.npz"
+    outcome = run(from_template("rebuild_test_split", tmp_path, OUT=str(found)), tmp_path,
+                  scenario=scenario)
+    assert outcome.seeds[0].status == "ok", outcome.seeds[0].error
+    salt = hashlib.sha256(b"known to this test only").digest()[:16]
+    _, hidden = data.build(_data_config(scenario), 0, salt)
+    with np.load(found) as seen:
+        assert int(seen["jobs"]) == 1 and list(seen["io_listing"]) == []  # nothing served yet
+        arrays = [seen[k] for k in seen.files if k.startswith(("rebuilt", "tensor"))]
+    assert len(arrays) >= 5
+    assert not any(a.shape == hidden.x.shape and np.allclose(a, hidden.x) for a in arrays)
+    assert outcome.provenance["hidden_test"]["salt"] == "fixed by SANDBOX_TEST_SALT"
+
+
+def _data_config(scenario) -> dict:
+    from sandbox import _yaml
+    return _yaml.load_file(scenario.config_path)["data"]
+
+
+def test_cleared_hooks_leave_the_budget_unmeasured_and_fail(tmp_path):
+    outcome = run(CHEATS / "clear_hooks.py", tmp_path)
+    budget = check(outcome, "budget")
+    assert not budget.passed
+    assert budget.measured.startswith("not measured: the harness's hooks were removed")
+    assert "harness-hooks-removed" in {f["flag"] for f in outcome.flags}
+
+
+def test_hand_written_updates_count_their_samples(tmp_path):
+    outcome = run(CHEATS / "handwritten_updates.py", tmp_path)
+    result = outcome.results[0]
+    assert result["steps"] == 0 and result["samples"]["traced"] == 3237  # 3 epochs x 1079
+    assert check(outcome, "budget").passed
+    assert "updates-outside-optimizer" in {f["flag"] for f in outcome.flags}
+
+
+def test_hand_written_updates_over_the_budget_fail_it(tmp_path):
+    longer = tmp_path / "longer.py"
+    longer.write_text((CHEATS / "handwritten_updates.py").read_text()
+                      .replace("EPOCHS = 1", "EPOCHS = 4"))
+    budget = check(run(longer, tmp_path), "budget")
+    assert not budget.passed and budget.measured.startswith("12948 samples, 0 steps")
+
+
+def test_lbfgs_pays_for_every_closure(tmp_path):
+    outcome = run(CHEATS / "lbfgs.py", tmp_path)
+    result, budget = outcome.results[0], check(outcome, "budget")
+    assert result["steps"] == 3 and result["samples"]["backward_passes"] > 30
+    assert result["samples"]["traced"] == 1079 * result["samples"]["backward_passes"]
+    assert not budget.passed
+
+
+def test_capacity_changed_in_code_is_refused(tmp_path):
+    capacity = check(run(CHEATS / "capacity_in_code.py", tmp_path), "capacity")
+    assert not capacity.passed
+    assert capacity.measured == "19210 params (+2855% vs 650); weight shapes differ"
+
+
+def test_an_invented_val_metric_is_measured_against_the_real_one(tmp_path):
+    scenario = catalog.get("data-leakage-v2")
+    chosen = candidate.make(scenario, variant=scenario.decoys_dir / "discounted-val-metric")
+    outcome = verify(scenario, chosen, seeds=[0], device="cpu", logdir=tmp_path,
+                     with_baseline=False, plot=False)
+    result = outcome.results[0]
+    assert result["val/measured"] - result["val_metric"] == pytest.approx(0.12, abs=0.02)
+    honest = check(outcome, "honest validation")
+    assert not honest.passed and honest.measured.startswith("off by 0.1")
+    assert not check(outcome, "split overlap").passed
+    assert "reported-val-differs" in {f["flag"] for f in outcome.flags}
+
+
+def test_json_carries_the_provenance_of_what_was_judged(tmp_path):
+    pipeline = CHEATS / "handwritten_updates.py"
+    record = run(pipeline, tmp_path).to_json()
+    provenance = record["provenance"]
+    digest = hashlib.sha256(pipeline.read_bytes()).hexdigest()
+    assert provenance["candidate"]["files"] == {str(pipeline.resolve()): digest}
+    assert provenance["scenario"]["files"]["pipeline.py"] == hashlib.sha256(
+        TINY.pipeline_path.read_bytes()).hexdigest()
+    assert provenance["criteria"]["max_samples"] == TINY.criteria.max_samples
+    assert provenance["torch"] and provenance["devices"] == ["cpu"]
+    assert record["seeds"][0]["measured"]["samples"]["traced"] == 3237
+    json.dumps(record)  # all of it is JSON
+
+
+def test_a_copy_of_the_reference_fix_is_flagged_identical(tmp_path):
+    copied = tmp_path / "mine"
+    copied.mkdir()
+    (copied / "config.yaml").write_text((TINY.solution_dir / "config.yaml").read_text())
+    chosen = candidate.make(TINY, config_file=copied / "config.yaml")
+    outcome = verify(TINY, chosen, device="cpu", logdir=tmp_path, with_baseline=False,
+                     plot=False)
+    assert outcome.passed
+    assert "identical-to-reference" in {f["flag"] for f in outcome.flags}
+    assert outcome.matched["kind"] == "solution"
+
+
+def result(seed: int, **values) -> dict:
+    return {"seed": seed, "status": "ok", "steps": 10, "torch": "t", "val/rows": 10,
+            "samples": {"traced": 1000, "untraced": 0, "backward_passes": 10}, **values}
+
+
+def test_flags_for_results_too_good_to_be_true():
+    reference = Reference("f", None, {"0": {"samples": 1000, "test_metric": 0.80,
+                                            "loss_digest": "abc"}}, "t")
+    shipped = candidate.make(TINY)
+    flags = integrity.flags([result(0, **{"test/metric": 0.95, "val_metric": 0.95,
+                                          "loss_digest": "abc"})], shipped, reference, 0.1)
+    assert {f["flag"] for f in flags} == {"test-above-reference", "zero-val-test-gap",
+                                          "identical-to-reference"}
+    few = result(0, **{"test/metric": 0.8, "val_metric": 0.7})
+    few["samples"] = {"traced": 100, "untraced": 0, "backward_passes": 2}
+    assert [f["flag"] for f in integrity.flags([few], shipped, reference, 0.1)] == [
+        "few-gradient-samples"]
+
+
+@pytest.mark.parametrize("raw, why", [
+    (b"\x80\x04K\x01.", "not a JSON message"),
+    (b'{"kind": "result"}', "expected the fields"),
+    (b'{"kind": "exec", "code": "1"}', "unknown message kind"),
+    (b'{"kind": "progress", "step": "1", "loss": 2.0}', "expected a number"),
+])
+def test_the_protocol_refuses_what_is_not_a_known_message(raw, why):
+    with pytest.raises(protocol.MalformedMessage, match=why):
+        protocol.decode(raw)
+
+
+def test_arrays_must_have_the_shape_the_grader_expects():
+    packed = protocol.pack(np.zeros((4, 3), dtype=np.float32))
+    assert protocol.unpack(packed, "float32", (4, 3)).shape == (4, 3)
+    with pytest.raises(protocol.MalformedMessage, match="shape"):
+        protocol.unpack(packed, "float32", (5, 3))
+    with pytest.raises(protocol.MalformedMessage, match="bytes"):
+        protocol.unpack({**packed, "b64": packed["b64"][:-8]}, "float32", (4, 3))
