@@ -13,13 +13,13 @@ cadence against the same loop with a do-nothing stand-in, paired runs, CPU time.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import paired
 import torch
 import torch.nn.functional as F
 from probe_zoo import CASES, digits, mlp
@@ -118,7 +118,7 @@ def user_loop(probe: Probe | NoProbe, hidden: int, seed: int = 0) -> float:
     return time.process_time() - started
 
 
-def overhead(pairs: int = 30) -> list[str]:
+def probe_overhead(pairs: int = 30) -> list[str]:
     """Each probed run against the mean of the bare runs before and after it."""
     torch.set_num_threads(1)
     lines = ["| loop | bare median s | probe overhead, median of pairs | IQR |",
@@ -126,17 +126,13 @@ def overhead(pairs: int = 30) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for hidden in (64, 256):
             user_loop(Probe(Path(tmp) / "warm"), hidden)
-            bare, ratios = [], []
-            for i in range(pairs):
-                before = user_loop(NoProbe(), hidden)
-                probed = user_loop(Probe(Path(tmp) / f"{hidden}-{i}"), hidden)
-                after = user_loop(NoProbe(), hidden)
-                bare += [before, after]
-                ratios.append(probed / ((before + after) / 2))
-            q1, median, q3 = statistics.quantiles(ratios, n=4)
+            runs = iter(range(pairs))
+            bare, median, spread = paired.overhead(
+                lambda h=hidden: user_loop(NoProbe(), h),
+                lambda h=hidden, n=runs: user_loop(Probe(Path(tmp) / f"{h}-{next(n)}"), h),
+                pairs)
             lines.append(f"| digits MLP, hidden {hidden}, 4 epochs of batch 32 | "
-                         f"{statistics.median(bare):.3f} | {100 * (median - 1):+.1f}% | "
-                         f"{100 * (q1 - 1):+.1f}% to {100 * (q3 - 1):+.1f}% |")
+                         f"{bare:.3f} | {median} | {spread} |")
             print(lines[-1], flush=True)
     return lines
 
@@ -151,7 +147,7 @@ def main(pairs: int = 30) -> list[str]:
     print("\n".join(lines), flush=True)
     lines += ["", "Probe overhead at the default cadence (CPU time, one thread, "
               f"{pairs} pairs):", ""]
-    return lines + overhead(pairs)
+    return lines + probe_overhead(pairs)
 
 
 if __name__ == "__main__":

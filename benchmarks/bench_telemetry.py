@@ -8,13 +8,13 @@ the default cadence), and reports the ratio of the medians.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from paired import overhead
 
 from sandbox import catalog, data
 from sandbox.config import Config
@@ -67,16 +67,9 @@ def main(pairs: int = 30) -> list[str]:
              "| --- | --- | --- | --- |"]
     for scenario_id in sorted(catalog.discover()):
         one_run(scenario_id, True)  # warm-up
-        bare, ratios = [], []
-        for _ in range(pairs):
-            before, instrumented, after = (one_run(scenario_id, False), one_run(scenario_id, True),
-                                           one_run(scenario_id, False))
-            bare += [before, after]
-            ratios.append(instrumented / ((before + after) / 2))
-        q1, median, q3 = statistics.quantiles(ratios, n=4)
-        spread = f"{100 * (q1 - 1):+.1f}% to {100 * (q3 - 1):+.1f}%"
-        lines.append(f"| {scenario_id} | {statistics.median(bare):.3f} | "
-                     f"{100 * (median - 1):+.1f}% | {spread} |")
+        bare, median, spread = overhead(lambda s=scenario_id: one_run(s, False),
+                                        lambda s=scenario_id: one_run(s, True), pairs)
+        lines.append(f"| {scenario_id} | {bare:.3f} | {median} | {spread} |")
         print(lines[-1], flush=True)
     return lines
 

@@ -22,6 +22,9 @@ from .errors import ConfigError, SandboxError
 from .history import HINT_PENALTY_S
 
 TICKET = "TICKET.md"
+ROOT_CAUSE_NOTE = ("The verifier measures what actually runs (the model's size, the samples "
+                   "gradients flowed back to, what the model trained and validated on, how "
+                   "predict() serves), so a fix must remove the cause, not mask the symptom.")
 META = ".sandbox.json"
 
 
@@ -159,7 +162,8 @@ def ticket(scenario: Scenario, root: Path) -> str:
         f"- A fix passes when every seed ({', '.join(map(str, scenario.seeds))}) reaches "
         f"train loss <= {scenario.criteria.train_loss_max:g}, hidden-test accuracy >= "
         f"{scenario.criteria.test_metric_min:g}, and a validation score within "
-        f"{scenario.criteria.val_tolerance:g} of the test score.\n\n"
+        f"{scenario.criteria.val_tolerance:g} of the test score, within "
+        f"{scenario.criteria.max_samples} training samples. {ROOT_CAUSE_NOTE}\n\n"
         "## Commands\n\n"
         f"- `sandbox verify {scenario.id}`: verify this folder on every seed.\n"
         f"- `sandbox watch {scenario.id}`: verify again on every save.\n"

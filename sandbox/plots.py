@@ -74,7 +74,7 @@ def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
             ax.legend(fontsize=8, loc="best")
     n_pass = sum(s.passed for s in outcome.seeds)
     verdict = "PASS" if outcome.passed else "FAIL"
-    detail = "" if outcome.passed else "  failed: " + ", ".join(outcome.failed_checks)
+    detail = "" if outcome.passed else "  failed: " + ", ".join(outcome.shown_failed)
     fig.suptitle(f"{scenario.id}: {outcome.candidate} - {verdict} "
                  f"({n_pass}/{len(outcome.seeds)} seeds){detail}",
                  color="#1e8449" if outcome.passed else BROKEN, fontsize=12, fontweight="bold")

@@ -17,6 +17,7 @@ so the explanation can fit the fix that was actually made. Nothing here imports 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,30 +146,57 @@ def _code_changes(shipped: Path, fixed: Path) -> set[tuple[str, str]]:
     return changed
 
 
-def _config_changes(scenario: Scenario, resolved: dict[str, Any]) -> set[tuple[str, str]]:
-    """Changed config values; a number counts by its direction, so lr 0.03 and lr 0.02
-    are the same fix ("lowered optimizer.lr").
-    """
+def _config_changes(scenario: Scenario, resolved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Changed config values: key -> (shipped value, new value)."""
     shipped = config.flatten(_yaml.load_file(scenario.config_path))
-    found = set()
-    for key, value in config.flatten(resolved).items():
-        before = shipped.get(key)
-        if before == value:
-            continue
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                      for v in (before, value))
-        found.add(("config", f"{key} {'lowered' if value < before else 'raised'}" if numbers
-                   else f"{key}={value!r}"))
-    return found
+    return {key: (shipped.get(key), value) for key, value in config.flatten(resolved).items()
+            if shipped.get(key) != value}
 
 
-def changes(scenario: Scenario, pipeline: Path, resolved: dict[str, Any]) -> set[tuple[str, str]]:
-    """A fix as a set: its changed code lines and its changed config values."""
-    return _code_changes(scenario.pipeline_path, pipeline) | _config_changes(scenario, resolved)
+@dataclass(frozen=True)
+class Fix:
+    """A fix as what it changes: code lines (by function) and config values."""
+
+    code: frozenset[tuple[str, str]]
+    config: dict[str, tuple[Any, Any]]
+
+    def __bool__(self) -> bool:
+        return bool(self.code or self.config)
+
+
+def changes(scenario: Scenario, pipeline: Path, resolved: dict[str, Any]) -> Fix:
+    return Fix(frozenset(_code_changes(scenario.pipeline_path, pipeline)),
+               _config_changes(scenario, resolved))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _closeness(mine: tuple[Any, Any], theirs: tuple[Any, Any]) -> float:
+    """1 for the same new value; for numbers moved the same way from the shipped value,
+    closer to 1 the nearer they are in orders of magnitude (lr 0.03 is nearly lr 0.02).
+    """
+    (before, a), (_, b) = mine, theirs
+    if a == b:
+        return 1.0
+    if not all(_number(v) for v in (before, a, b)) or min(a, b) <= 0:
+        return 0.0
+    if (a > before) != (b > before):
+        return 0.0
+    return 1.0 / (1.0 + abs(math.log10(a / b)))
+
+
+def similarity(mine: Fix, theirs: Fix) -> float:
+    """Shared changes over all changes (Jaccard), config values counted by closeness."""
+    shared = len(mine.code & theirs.code) + sum(
+        _closeness(mine.config[k], theirs.config[k]) for k in mine.config.keys() & theirs.config)
+    union = len(mine.code | theirs.code) + len(mine.config.keys() | theirs.config.keys())
+    return shared / union if union else 0.0
 
 
 def match(scenario: Scenario, candidate: Candidate) -> dict[str, Any] | None:
-    """The known fix most like the candidate's (by shared changes), if alike enough."""
+    """The known fix most like the candidate's, if alike enough (see :func:`similarity`)."""
     from .harness.candidate import make
     mine = changes(scenario, candidate.pipeline, candidate.config)
     if not mine:
@@ -181,12 +209,11 @@ def match(scenario: Scenario, candidate: Candidate) -> dict[str, Any] | None:
                          variant=None if variant.kind == "solution" else variant.path)
         except Exception:  # a variant the rules refuse is no basis for a match
             continue
-        theirs = changes(scenario, known.pipeline, known.config)
-        similarity = len(mine & theirs) / len(mine | theirs) if mine | theirs else 0.0
-        if best is None or similarity > best[0]:
-            best = (similarity, variant)
+        score = similarity(mine, changes(scenario, known.pipeline, known.config))
+        if best is None or score > best[0]:
+            best = (score, variant)
     if best is None or best[0] < MATCH_AT:
         return None
-    similarity, variant = best
+    score, variant = best
     return {"kind": variant.kind, "name": variant.name, "summary": variant.summary,
-            "reason": variant.reason, "similarity": round(similarity, 2)}
+            "reason": variant.reason, "similarity": round(score, 2)}

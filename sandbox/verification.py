@@ -34,7 +34,7 @@ from . import data as datasets
 from . import integrity, scoring
 from . import reference as references
 from .catalog import Scenario
-from .criteria import Check, judge
+from .criteria import REVEALING, Check, judge
 from .diagnosis import Finding
 from .errors import ConfigError
 from .events import EventWriter
@@ -90,6 +90,22 @@ class Verification:
     @property
     def failed_checks(self) -> list[str]:
         return sorted({c.name for s in self.seeds for c in s.checks if not c.passed})
+
+    @property
+    def reveals_root_cause(self) -> bool:
+        """Some seed meets every criterion that does not name the bug (see REVEALING)."""
+        return any(all(c.passed for c in s.checks if c.name not in REVEALING)
+                   for s in self.seeds)
+
+    @property
+    def shown_checks(self) -> list[str]:
+        """The criteria a person is shown: the revealing ones only when they decide."""
+        return [c.name for c in self.seeds[0].checks
+                if c.name not in REVEALING or self.reveals_root_cause] if self.seeds else []
+
+    @property
+    def shown_failed(self) -> list[str]:
+        return [name for name in self.failed_checks if name in self.shown_checks]
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "candidate": self.candidate,

@@ -4,6 +4,7 @@ candidate it knows, on every seed) once per test session and shared by the tests
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,14 @@ def checked(runs_dir: Path):
         return cache[scenario_id]
 
     return get
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A copy of the fixture scenario, for tests that break it on purpose."""
+    folder = tmp_path / "tiny-v1"
+    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
+    return folder
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

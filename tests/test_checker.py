@@ -9,15 +9,6 @@ import pytest
 
 from sandbox import catalog, checker
 
-from .conftest import FIXTURE_SCENARIOS
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    folder = tmp_path / "tiny-v1"
-    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
-    return folder
-
 
 def problems(folder: Path) -> list[str]:
     return checker.static_problems(catalog.load_scenario(folder))

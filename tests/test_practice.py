@@ -275,3 +275,22 @@ def test_stats_on_a_new_home_and_on_a_corrupt_history(home):
     broken = cli(home, "stats")
     assert broken.returncode == 2 and str(db) in broken.stderr
     assert "Traceback" not in broken.stderr and db.read_bytes() == b"garbage" * 500
+
+
+def test_the_explanation_after_a_pass_fits_the_fix_that_was_made(home):
+    workspace = Path(home["SANDBOX_HOME"]) / "tiny-v1"
+    assert cli(home, "start", "tiny-v1", *TINY).returncode == 0
+    decoy = FIXTURE_SCENARIOS / "tiny-v1" / "decoys" / "still-too-small"
+    shutil.copyfile(decoy / "config.yaml", workspace / "config.yaml")
+    failed = cli(home, "verify", "tiny-v1", *TINY)
+    assert failed.returncode == 1
+    assert "This looks like a known plausible-but-wrong fix (raise the learning rate 5x): " \
+           "still 100x too small" in failed.stdout
+    adam = FIXTURE_SCENARIOS / "tiny-v1" / "alternatives" / "adam"
+    for name in ("config.yaml", "pipeline.py"):
+        shutil.copyfile(adam / name, workspace / name)
+    passed = cli(home, "verify", "tiny-v1", *TINY)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Your fix matches a known alternative, 'adam' (Adam at 0.01)" in passed.stdout
+    assert "The reference fix, beside yours:" in passed.stdout
+    assert "+  lr: 0.3" in passed.stdout  # the reference diff itself

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import checker, reference, variants
+from sandbox.criteria import REVEALING
 from sandbox.diagnosis import diagnose
 from sandbox.telemetry import read_scalars
 
@@ -124,3 +125,14 @@ def test_event_files_hold_the_expected_tags(scenario_id, checked):
         assert len(series["loss/train"]) == result["train_loss_points"]
         assert series["test/metric"][-1][1] == pytest.approx(result["test/metric"])
     assert (Path(outcome.png).read_bytes()[:4]) == b"\x89PNG"
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_the_shipped_verdict_does_not_give_the_root_cause_away(scenario_id, checked):
+    assert not set(checked(scenario_id).broken.shown_checks) & REVEALING
+
+
+@pytest.mark.parametrize("scenario_id", IDS)
+def test_a_refused_decoy_is_always_told_what_failed(scenario_id, checked):
+    for name, outcome in checked(scenario_id).decoys.items():
+        assert outcome.shown_failed, name

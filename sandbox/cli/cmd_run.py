@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"{scenario.id} seed {seed} on {verdict.device or '?'}: {verdict.status}"
                   + (f" - {verdict.error}" if verdict.error else ""))
         for check in verdict.checks[1:]:
-            out.print(f"  {check.name:<18} {check.measured}")
+            if check.name in outcome.shown_checks:
+                out.print(f"  {check.name:<18} {check.measured}")
         if result.get("train_time_s") is not None:
             out.print(f"  {'training time':<18} {result['train_time_s']:.2f} s")
         render.seed_findings(outcome, out)

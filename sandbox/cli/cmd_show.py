@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
                           "editable": list(s.editable), "locked": list(s.locked),
                           "criteria": c.__dict__, "seeds": list(s.seeds)}, indent=2))
         return 0
+    from ..home import ROOT_CAUSE_NOTE
     from .render import console, unfold
 
     out = console()
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
               f"train loss <= {c.train_loss_max:g}; hidden-test accuracy >= "
               f"{c.test_metric_min:g} (scored through predict() in batches of "
               f"{c.serve_batch_size}); validation within {c.val_tolerance:g} of the test; "
-              f"at most {c.max_steps} optimizer steps; {c.time_limit_s:g} s per seed.")
+              f"at most {c.max_samples} training samples and {c.max_steps} optimizer steps; "
+              f"{c.time_limit_s:g} s per seed. {ROOT_CAUSE_NOTE}")
     out.print(f"\nNext: `sandbox start {s.id}` for a workspace copy to fix against the clock, "
               f"or `sandbox run {s.id}` to see it fail and `sandbox verify {s.id} --set "
               "key=value` (or `--config FILE`, `--pipeline FILE`) to try a fix.")

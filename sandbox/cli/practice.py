@@ -84,7 +84,7 @@ def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, dev
     refuse_bad_device(outcome)
     every_seed = set(scenario.seeds) <= {s.seed for s in outcome.seeds}
     recorded = drills.record(scenario, history, passed=outcome.passed, can_solve=every_seed,
-                             failed=outcome.failed_checks, wall_time_s=outcome.wall_time_s,
+                             failed=outcome.shown_failed, wall_time_s=outcome.wall_time_s,
                              run_group=outcome.run_group)
     if show:
         render.verdict(outcome, scenario, out, findings=findings)

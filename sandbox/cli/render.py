@@ -83,7 +83,10 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
     table.add_column("required")
     for seed in outcome.seeds:
         table.add_column(f"seed {seed.seed}")
+    shown = outcome.shown_checks
     for row, check in enumerate(outcome.seeds[0].checks):
+        if check.name not in shown:
+            continue
         cells = []
         for seed in outcome.seeds:
             c = seed.checks[row]
@@ -100,7 +103,7 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
                   f"({outcome.wall_time_s:.1f} s).")
     else:
         out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
-                  f"seeds fail ({', '.join(outcome.failed_checks)}); "
+                  f"seeds fail ({', '.join(outcome.shown_failed)}); "
                   f"{outcome.wall_time_s:.1f} s.")
     integrity_notes(outcome, out)
     if findings:

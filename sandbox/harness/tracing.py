@@ -261,6 +261,8 @@ class Tracer:
         self.n_rows = n_rows
         self.trained = torch.zeros(n_rows, dtype=torch.bool)
         self.evaluated = torch.zeros(n_rows, dtype=torch.bool)
+        self._trained_rows: list[torch.Tensor] = []
+        self._evaluated_rows: list[torch.Tensor] = []
         self.traced_samples = 0
         self.untraced_samples = 0
         self.backward_passes = 0
@@ -331,8 +333,7 @@ class Tracer:
                 self.untraced_samples += call.batch
             else:
                 self.traced_samples += call.batch
-                valid = call.rows[call.rows >= 0].cpu()
-                self.trained[valid] = True
+                self._note(self.trained, self._trained_rows, call.rows)
             if not self._in_backward:
                 self._in_backward = True
                 torch.autograd.Variable._execution_engine.queue_callback(self._end_backward)
@@ -346,13 +347,32 @@ class Tracer:
 
     def _mark_evaluated(self, call: _Call) -> None:
         if call.rows is not None:
-            self.evaluated[call.rows[call.rows >= 0].cpu()] = True
+            self._note(self.evaluated, self._evaluated_rows, call.rows)
+
+    @staticmethod
+    def _note(mask: torch.Tensor, pending: list[torch.Tensor], rows: torch.Tensor,
+              flush_at: int = 256) -> None:
+        """Rows are written into the mask in batches: indexing it every step would cost
+        more than the step itself in a small model.
+        """
+        pending.append(rows)
+        if len(pending) >= flush_at:
+            Tracer._flush(mask, pending)
+
+    @staticmethod
+    def _flush(mask: torch.Tensor, pending: list[torch.Tensor]) -> None:
+        if pending:
+            rows = torch.cat([r.cpu() for r in pending])
+            mask[rows[rows >= 0]] = True
+            pending.clear()
 
     def finish(self) -> None:
         """Forward passes that never got a gradient were evaluations."""
         for call in self._waiting.values():
             self._mark_evaluated(call)
         self._waiting.clear()
+        self._flush(self.trained, self._trained_rows)
+        self._flush(self.evaluated, self._evaluated_rows)
 
     @property
     def validated(self) -> torch.Tensor:
