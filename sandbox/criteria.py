@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .catalog import Criteria
+from .catalog import Criteria, Scenario
 
 if TYPE_CHECKING:
     from .reference import Reference
@@ -44,6 +44,14 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "not measured" if value is None else f"{value:.{digits}g}"
 
 
+def _metric(value: float | None) -> str:
+    """Metrics to four places: 0.8797 must not print as the 0.88 it fails to reach."""
+    return "not measured" if value is None else f"{value:.4f}"
+
+
+BATCH_SLACK = 1.1  # rows per optimizer step may exceed the reference's by 10% at most
+
+
 def samples(result: dict[str, Any]) -> int | None:
     """Rows gradients flowed back to, summed over backward passes (traced or not)."""
     counted = result.get("samples")
@@ -52,12 +60,14 @@ def samples(result: dict[str, Any]) -> int | None:
     return counted["traced"] + counted["untraced"]
 
 
-def judge(result: dict[str, Any], criteria: Criteria,
+def judge(result: dict[str, Any], scenario: Scenario,
           reference: tuple[Reference | None, str | None] = (None, None)) -> list[Check]:
     """Every criterion for one seed's result, failed ones saying by how much."""
+    criteria = scenario.criteria
+    batch_locked = any(key.endswith("batch_size") for key in scenario.locked)
     checks = [_completes(result), _finite(result), _train_loss(result, criteria),
               _test(result, criteria), _honest_validation(result, criteria),
-              _budget(result, criteria)]
+              _budget(result, criteria, reference[0] if batch_locked else None)]
     if criteria.params_tolerance is not None:
         checks.append(_capacity(result, criteria.params_tolerance, reference))
     if criteria.max_clipped_fraction is not None:
@@ -78,10 +88,16 @@ def _completes(result: dict[str, Any]) -> Check:
 
 
 def _finite(result: dict[str, Any]) -> Check:
+    """The logged loss stays finite, and so do the weights of the returned model (a logged
+    curve is the pipeline's word; the weights are measured).
+    """
     if result["status"] == "diverged":
         return Check("finite loss", "finite", result.get("error") or "non-finite", False)
     if not result.get("train_loss_points"):
         return Check("finite loss", "finite", "no loss/train was logged", False)
+    if (result.get("model") or {}).get("finite") is False:
+        return Check("finite loss", "finite", "the returned model has NaN or infinite weights",
+                     False)
     final = result.get("train_loss_final")
     return Check("finite loss", "finite", f"finite ({result['train_loss_points']} values)",
                  final is not None and math.isfinite(final))
@@ -94,8 +110,13 @@ def _train_loss(result: dict[str, Any], criteria: Criteria) -> Check:
 
 
 def _test(result: dict[str, Any], criteria: Criteria) -> Check:
-    test = result.get("test/metric")
-    return Check("test accuracy", f">= {criteria.test_metric_min:g}", _fmt(test),
+    """Scored by the grader; only answers that come from the model count."""
+    test, required = result.get("test/metric"), f">= {criteria.test_metric_min:g}"
+    if (result.get("serving") or {}).get("uses_model") is False:
+        return Check("test accuracy", required, "not measured: predict() gives the same "
+                     "answers with the model's weights perturbed, so they do not come from "
+                     "the model", False)
+    return Check("test accuracy", required, _metric(test),
                  test is not None and test >= criteria.test_metric_min)
 
 
@@ -113,34 +134,54 @@ def _honest_validation(result: dict[str, Any], criteria: Criteria) -> Check:
         return Check("honest validation", required, "not measured", False)
     figures = [reported, test] + ([measured] if measured is not None else [])
     spread = max(figures) - min(figures)
-    text = f"off by {spread:.3f} (val {reported:.3f}"
-    text += f", measured {measured:.3f} on {result.get('val/rows')} rows" if measured is not None \
-        else ", rows not traced"
-    text += f", test {test:.3f})"
+    text = f"off by {spread:.3f}: val {reported:.3f}"
+    text += f", measured {measured:.3f}" if measured is not None else " (rows not traced)"
+    text += f", test {test:.3f}"
     return Check("honest validation", required, text,
                  math.isfinite(spread) and spread <= criteria.val_tolerance)
 
 
-def _budget(result: dict[str, Any], criteria: Criteria) -> Check:
-    """Gradient samples (however the updates are written), optimizer steps, parameters."""
+def _budget(result: dict[str, Any], criteria: Criteria,
+            reference: Reference | None) -> Check:
+    """Gradient samples (however the updates are written), optimizer steps, parameters,
+    and where the batch size is locked, the rows per step against the reference fix's.
+    """
     required = f"<= {criteria.max_samples} samples, <= {criteria.max_steps} steps"
     steps, counted, tampered = result.get("steps"), samples(result), result.get("tampered")
     if criteria.max_params is not None:
         required += f", <= {criteria.max_params} params"
     if tampered:
-        return Check("budget", required, "not measured: the harness's hooks were removed "
-                     f"during train() ({', '.join(tampered)})", False)
+        return Check("budget", required, "not measured: the harness's code or hooks were "
+                     f"changed during the run ({', '.join(tampered[:3])})", False)
     if counted is None:
         why = "no gradient reached a torch.nn.Module's output" if result.get("samples") else \
             "the run ended before reporting"
         return Check("budget", required, f"not measured: {why}", False)
     measured = f"{counted} samples, {steps} steps"
     passed = counted <= criteria.max_samples and steps is not None and steps <= criteria.max_steps
+    batch, limit = _rows_per_step(result, reference)
+    if limit is not None:
+        required += f", <= {limit:.0f} rows per step"
+        measured += f", {batch:.0f} rows per step"
+        passed = passed and batch <= limit
     if criteria.max_params is not None:
         params = (result.get("model") or {}).get("params")
         measured += f", {params if params is not None else '?'} params"
         passed = passed and params is not None and params <= criteria.max_params
     return Check("budget", measured=measured, required=required, passed=passed)
+
+
+def _rows_per_step(result: dict[str, Any],
+                   reference: Reference | None) -> tuple[float, float | None]:
+    """Rows per update (per optimizer step, or per backward pass without one), and the
+    most the locked batch size allows: fewer, larger steps go around the lock too.
+    """
+    counted, passes = samples(result) or 0, (result.get("samples") or {}).get("backward_passes")
+    updates = max(result.get("steps") or 0, 0) or passes or 1
+    ref = reference.seed(result["seed"]) if reference is not None else None
+    if not ref or not ref.get("samples") or not ref.get("steps"):
+        return counted / updates, None
+    return counted / updates, BATCH_SLACK * ref["samples"] / ref["steps"]
 
 
 def _weight_shapes(model: dict[str, Any]) -> Counter:
@@ -149,66 +190,98 @@ def _weight_shapes(model: dict[str, Any]) -> Counter:
 
 def _capacity(result: dict[str, Any], tolerance: float,
               reference: tuple[Reference | None, str | None]) -> Check:
-    """The model that runs is the size the scenario locks, not only the config keys."""
+    """The model that runs is the size the scenario locks: its registered parameters and
+    weight shapes, and what was actually trained (tensors an optimizer stepped outside the
+    model count; layers that never received a gradient do not).
+    """
     saved, why = reference
-    required = f"params within {tolerance:.0%} of the shipped model, same weight shapes"
+    required = f"within {tolerance:.0%} of the shipped model's size, same weight shapes"
     model = result.get("model")
     if saved is None or saved.shipped_model is None:
         return Check("capacity", required, f"not measured: {why or 'no shipped model'}", False)
     if model is None:
         return Check("capacity", required, "not measured: no model", False)
-    shipped = saved.shipped_model
-    change = model["params"] / shipped["params"] - 1
-    text = f"{model['params']} params ({change:+.0%} vs {shipped['params']})"
-    same_shapes = _weight_shapes(model) == _weight_shapes(shipped)
+    shipped = saved.shipped_model["params"]
+    change = model["params"] / shipped - 1
+    trained = model.get("trained", model["params"]) / shipped - 1
+    text = f"{model['params']} params ({change:+.0%} vs {shipped})"
+    same_shapes = _weight_shapes(model) == _weight_shapes(saved.shipped_model)
     if not same_shapes:
         text += "; weight shapes differ"
-    return Check("capacity", required, text, same_shapes and abs(change) <= tolerance)
+    if abs(trained) > tolerance:
+        text += f"; {model.get('trained')} trained ({trained:+.0%})"
+        if model.get("foreign"):
+            text += f", {model['foreign']} of them outside the model"
+    return Check("capacity", required, text,
+                 same_shapes and abs(change) <= tolerance and abs(trained) <= tolerance)
 
 
 def _clipping(result: dict[str, Any], limit: float) -> Check:
-    """Rescaling the gradient on most steps is a smaller learning rate in disguise."""
+    """Rescaling the gradient on most steps is a smaller learning rate in disguise. The
+    steps compared must be most of the training: updates the harness did not see (by hand,
+    or around torch.optim's step hooks) or gradients rescaled before they reach the
+    weights (hooks) leave it unmeasured.
+    """
     required = f"rescaled on <= {limit:.0%} of steps"
     hooks = result.get("gradient_hooks") or []
     clipping = result.get("clipping") or {}
-    if hooks:
-        return Check("gradient clipping", required, "not measured: gradient hooks can rescale "
-                     f"gradients unseen ({', '.join(hooks[:3])})", False)
-    known = clipping.get("measured", 0) - clipping.get("unknown", 0)
-    if known <= 0:
-        return Check("gradient clipping", required, "not measured: no torch.optim step "
-                     "followed a backward pass", False)
-    share = clipping["rescaled"] / known
+    counted = result.get("samples") or {}
+    if hooks or counted.get("foreign_output_hooks"):
+        where = ", ".join(hooks[:3]) or "the model's output"
+        return Check("gradient clipping", required, f"not measured: gradient hooks can rescale "
+                     f"gradients unseen ({where})", False)
+    steps, passes = clipping.get("steps", 0), counted.get("backward_passes", 0)
+    if not clipping.get("measured") or steps < passes / 2:
+        return Check("gradient clipping", required, f"not measured: {steps} of {passes} "
+                     "backward passes were followed by a torch.optim step the harness saw",
+                     False)
+    share = clipping["rescaled"] / clipping["measured"]
     return Check("gradient clipping", required,
-                 f"rescaled on {share:.0%} of {known} steps", share <= limit)
+                 f"rescaled on {share:.0%} of {clipping['measured']} steps compared",
+                 share <= limit)
 
 
 def _serving_mode(result: dict[str, Any]) -> Check:
-    required = "BatchNorm and dropout in eval mode while predict() serves"
+    """Served predictions come from a fixed function of each input: no BatchNorm with batch
+    statistics, no dropout, no running statistics moved by serving.
+    """
+    required = "no batch statistics, dropout or state change while predict() serves"
     serving = result.get("serving")
     if serving is None:
         return Check("serving mode", required, "not measured", False)
-    if not serving["train_mode"]:
-        return Check("serving mode", required, "eval mode", True)
-    text = f"training mode: {', '.join(serving['train_mode'][:4])}"
+    problems = []
+    if serving["train_mode"]:
+        problems.append(f"batch statistics or dropout in {', '.join(serving['train_mode'][:3])}")
     if serving["buffers_changed"]:
-        text += f"; serving changed {len(serving['buffers_changed'])} buffers"
-    return Check("serving mode", required, text, False)
+        problems.append(f"serving changed {len(serving['buffers_changed'])} buffers "
+                        f"({', '.join(serving['buffers_changed'][:2])})")
+    return Check("serving mode", required, "; ".join(problems) or "fixed per input",
+                 not problems)
 
 
 def _batch_dependence(result: dict[str, Any], limit: float) -> Check:
     shift = result.get("serve/output_shift")
-    return Check("batch dependence", f"served probabilities move <= {limit:g}",
-                 "not measured" if shift is None else f"moved up to {shift:.2g}",
+    return Check("batch dependence", f"a served probability moves <= {limit:g} with the batch",
+                 "not measured" if shift is None else f"one moved by {shift:.2g}",
                  shift is not None and shift <= limit)
 
 
 def _split_overlap(result: dict[str, Any], limit: float) -> Check:
-    """Validation rows must come from groups (patients, ...) the model never trained on."""
+    """Validation rows must come from groups (patients, ...) the model never trained on, and
+    every training and evaluation input must be traceable to data.x for that to be known.
+    """
     share, rows = result.get("split_overlap"), result.get("val/rows")
+    counted = result.get("samples") or {}
     required = f"<= {limit:.0%} of validation rows share a group with training"
+    untraced = counted.get("untraced", 0) + counted.get("untraced_evaluated", 0)
+    if untraced:
+        return Check("split overlap", required, f"not measured: {untraced} inputs the model "
+                     "trained or was evaluated on do not come from data.x (copied through "
+                     "NumPy or lists?); index data.x and keep them tensors", False)
     if share is None:
-        why = "no validation rows were traced" if rows == 0 or rows is None else "no groups"
+        why = ("every row the pipeline evaluated was also trained on (a refit on all the "
+               "data?), so there is no validation set" if result.get("trained_rows")
+               else "no validation rows were traced") if not rows else "no groups"
         return Check("split overlap", required, f"not measured: {why}", False)
     return Check("split overlap", required, f"{share:.0%} of {rows} validation rows",
                  share <= limit)

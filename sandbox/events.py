@@ -9,6 +9,7 @@ of CRC32C; tensorboard's own reader reads them back.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
+
+from .files import open_new
 
 try:
     from google_crc32c import value as _crc32c
@@ -37,6 +40,9 @@ def _record(payload: bytes) -> bytes:
 class EventWriter:
     """Buffers scalars and appends them to one ``events.out.tfevents.*`` file on flush.
 
+    The file is created exclusively and kept open: a link planted under its name is never
+    followed.
+
     ``suffix`` tells apart two writers in one run folder (the candidate's process and the
     grader); tensorboard and the diagnoser merge every event file of a folder.
     """
@@ -44,10 +50,19 @@ class EventWriter:
     def __init__(self, logdir: Path, suffix: str = "sandbox"):
         logdir.mkdir(parents=True, exist_ok=True)
         now = time.time()
-        self.path = logdir / f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{suffix}"
         self._pending: list[tuple[str, float, int, float]] = []
+        for attempt in range(100):  # a name already taken (or planted) is never reused
+            self.path = logdir / (f"events.out.tfevents.{int(now)}.{socket.gethostname()}."
+                                  f"{suffix}" + (f".{attempt}" if attempt else ""))
+            try:
+                self._fd = open_new(self.path)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free event-file name in {logdir}")
         first = Event(wall_time=now, step=0, file_version="brain.Event:2")
-        self.path.write_bytes(_record(first.SerializeToString()))
+        os.write(self._fd, _record(first.SerializeToString()))
 
     def add(self, tag: str, value: float, step: int) -> None:
         self._pending.append((tag, value, step, time.time()))
@@ -65,5 +80,8 @@ class EventWriter:
         self._pending.clear()
         records = [_record(Event(wall_time=wall, step=step, summary=Summary(value=values))
                            .SerializeToString()) for step, (wall, values) in by_step.items()]
-        with self.path.open("ab") as handle:
-            handle.write(b"".join(records))
+        os.write(self._fd, b"".join(records))
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self._fd)

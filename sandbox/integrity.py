@@ -11,6 +11,7 @@ every seed, or training identical to the reference fix's.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import platform
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,23 +44,30 @@ def _harness_flags(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     removed = [r["seed"] for r in results if r.get("tampered")]
     if removed:
-        found.append(_flag("harness-hooks-removed", removed, "the candidate removed the "
-                           "harness's hooks during train(); its budget could not be measured"))
+        found.append(_flag("harness-tampered", removed, "the candidate changed the harness's "
+                           "code or removed its hooks during the run; nothing it measured in "
+                           "the candidate's process can be trusted"))
     hooked = [r["seed"] for r in results if r.get("gradient_hooks")]
     if hooked:
         found.append(_flag("gradient-hooks", hooked, "hooks on parameters or modules can "
                            "rewrite gradients where the harness does not see them"))
-    manual = [r["seed"] for r in results if (r.get("samples") or {}).get("backward_passes")
-              and r.get("steps") == 0]
+    manual = [r["seed"] for r in results if (r.get("steps") or 0)
+              < ((r.get("samples") or {}).get("backward_passes") or 0) / 2]
     if manual:
-        found.append(_flag("updates-outside-optimizer", manual, "gradients were computed but "
-                           "no torch.optim step ran: the weights were updated by hand, or the "
-                           "step hooks were bypassed"))
-    untraced = [r["seed"] for r in results if (r.get("samples") or {}).get("untraced")]
+        found.append(_flag("updates-outside-optimizer", manual, "most gradients computed were "
+                           "not followed by a torch.optim step the harness saw: the weights "
+                           "were updated by hand, or the step hooks were bypassed"))
+    untraced = [r["seed"] for r in results if (r.get("samples") or {}).get("untraced")
+                or (r.get("samples") or {}).get("untraced_evaluated")]
     if untraced:
-        found.append(_flag("untraced-inputs", untraced, "some training inputs did not come "
-                           "from data.x as tensors (copied through NumPy?): they were counted "
-                           "by batch size, and their rows are unknown"))
+        found.append(_flag("untraced-inputs", untraced, "some inputs the model trained or was "
+                           "evaluated on did not come from data.x as tensors (copied through "
+                           "NumPy?): they were counted by batch size, and their rows are "
+                           "unknown"))
+    hooked = [r["seed"] for r in results if (r.get("samples") or {}).get("foreign_output_hooks")]
+    if hooked:
+        found.append(_flag("output-gradient-hooks", hooked, "a hook on the model's output "
+                           "could rescale the gradient before it reaches the weights"))
     return found
 
 
@@ -76,8 +84,9 @@ def _validation_flags(results: list[dict[str, Any]], tolerance: float) -> list[d
                 and r.get("status") == "ok" and not r.get("val/rows")]
     if untraced:
         found.append(_flag("validation-untraced", untraced, "metric/val was logged, but no "
-                           "development row was evaluated without a gradient: the harness "
-                           "could not check it"))
+                           "development row was only evaluated (every row the model was "
+                           "evaluated on was also trained on, or none was traced): the "
+                           "harness could not check the figure"))
     gaps = [r for r in results if r.get("val_metric") is not None
             and r.get("test/metric") is not None]
     if gaps and len(gaps) == len(results) and all(r["val_metric"] == r["test/metric"]
@@ -92,14 +101,17 @@ def _reference_flags(results: list[dict[str, Any]], reference: Reference) -> lis
     above, few, same = [], [], []
     for r in results:
         ref = reference.seed(r["seed"]) or {}
+        if r.get("status") != "ok":  # a run that crashed is not too good to be true
+            continue
         test, ref_test = r.get("test/metric"), ref.get("test_metric")
         if test is not None and ref_test is not None and test > ref_test + TEST_METRIC_SLACK:
             above.append(r["seed"])
         counted, ref_samples = samples(r), ref.get("samples")
         if counted is not None and ref_samples and counted < FEW_SAMPLES * ref_samples:
             few.append(r["seed"])
+        fix_trains_differently = ref.get("loss_digest") != ref.get("shipped_loss_digest")
         if r.get("loss_digest") and r.get("loss_digest") == ref.get("loss_digest") \
-                and r.get("torch") == reference.torch:
+                and r.get("torch") == reference.torch and fix_trains_differently:
             same.append(r["seed"])
     if above:
         found.append(_flag("test-above-reference", above, "the hidden-test metric is above "
@@ -124,13 +136,17 @@ def _digests(paths: Iterable[Path], root: Path | None = None) -> dict[str, str]:
 def provenance(scenario: Scenario, candidate: Candidate, results: list[dict[str, Any]],
                hidden: dict[str, str]) -> dict[str, Any]:
     from . import __version__
-    scenario_files = sorted(p for p in scenario.path.rglob("*") if p.is_file()
-                            and "__pycache__" not in p.parts)
+    files = sorted(p for p in scenario.path.rglob("*") if p.is_file()
+                   and "__pycache__" not in p.parts)
+    fixes = ("solution", "decoys", "alternatives")  # named, they would hint at the answer
+    shown = [p for p in files if p.relative_to(scenario.path).parts[0] not in fixes]
+    fixes_digest = hashlib.sha256("".join(sha256_file(p) for p in files if p not in shown)
+                                  .encode()).hexdigest()
     return {
         "candidate": {"label": candidate.label, "files": _digests(candidate.sources),
                       "overrides": list(candidate.overrides)},
         "scenario": {"id": scenario.id, "path": str(scenario.path),
-                     "files": _digests(scenario_files, scenario.path)},
+                     "files": _digests(shown, scenario.path), "fixes_digest": fixes_digest},
         "criteria": dataclasses.asdict(scenario.criteria),
         "torch": sorted({r["torch"] for r in results if r.get("torch")}),
         "devices": sorted({r["device"] for r in results if r.get("device")}),

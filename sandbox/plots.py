@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from .files import write_atomic
 
 if TYPE_CHECKING:
     from .catalog import Scenario
@@ -79,9 +82,16 @@ def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
                  f"({n_pass}/{len(outcome.seeds)} seeds){detail}",
                  color="#1e8449" if outcome.passed else BROKEN, fontsize=12, fontweight="bold")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    """Rendered in memory, then written atomically: never through a planted link."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
 
 
 def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) -> Path:
@@ -95,6 +105,5 @@ def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) ->
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path

@@ -98,7 +98,7 @@ class Probe:
             return
         self._closed = True
         self._telemetry.remove()
-        self._writer.flush()
+        self._writer.close()
         atexit.unregister(self.close)
 
     def __enter__(self) -> Probe:

@@ -31,7 +31,7 @@ class Reference:
     shipped_model: dict[str, Any] | None  # {"params", "shapes"} of the model the shipped
     # pipeline builds (returned, or seen in training when the run diverged)
     seeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # the solution, per seed:
-    # samples, test_metric, loss_digest
+    # samples, steps, test_metric, loss_digest (and the shipped run's, shipped_loss_digest)
     torch: str | None = None
 
     def seed(self, seed: int) -> dict[str, Any] | None:
@@ -71,11 +71,14 @@ def load(scenario: Scenario) -> tuple[Reference | None, str | None]:
 def build(scenario: Scenario, shipped: list[dict[str, Any]],
           solution: list[dict[str, Any]]) -> Reference:
     """A reference from real runs of the shipped pipeline and of the solution."""
-    model = next((r["model"] for r in shipped if r.get("model")), None)
     from .criteria import samples
-    seeds = {str(r["seed"]): {"samples": samples(r),
+    model = next((r["model"] for r in shipped if r.get("model")), None)
+    shipped_curves = {r["seed"]: r.get("loss_digest") for r in shipped}
+    seeds = {str(r["seed"]): {"samples": samples(r), "steps": r.get("steps"),
                               "test_metric": r.get("test/metric"),
-                              "loss_digest": r.get("loss_digest")} for r in solution}
+                              "loss_digest": r.get("loss_digest"),
+                              "shipped_loss_digest": shipped_curves.get(r["seed"])}
+             for r in solution}
     torch = next((r.get("torch") for r in solution if r.get("torch")), None)
     shape = None if model is None else {"params": model["params"], "shapes": model["shapes"]}
     return Reference(fingerprint(scenario), shape, seeds, torch)
@@ -99,7 +102,8 @@ def differences(saved: Reference, fresh: Reference) -> list[str]:
         problems.append("the shipped model's size differs from reference.json's")
     for seed, now in fresh.seeds.items():
         then = saved.seeds.get(seed, {})
-        if then.get("samples") != now.get("samples"):
-            problems.append(f"seed {seed}: the solution trained on {now.get('samples')} "
-                            f"samples, reference.json says {then.get('samples')}")
+        for key in ("samples", "steps"):
+            if then.get(key) != now.get(key):
+                problems.append(f"seed {seed}: the solution took {now.get(key)} {key}, "
+                                f"reference.json says {then.get(key)}")
     return problems

@@ -85,7 +85,9 @@ def score(result: dict[str, Any], dev: Split, test: Split) -> dict[str, Any]:
     found["serve/batch_dependence"], found["serve/output_shift"] = batch_dependence(
         unpack(predictions["probe_a"], "float32", (probes, classes)),
         unpack(predictions["probe_b"], "float32", (probes, classes)))
-    if predictions["val"] is not None and validated is not None:
+    if validated is not None and validated.any():
+        if predictions["val"] is None:
+            raise MalformedMessage("rows were validated on, but their predictions are missing")
         n_val = int(validated.sum())
         found["val/measured"] = accuracy(unpack(predictions["val"], "float32", (n_val, classes)),
                                          dev.y[validated])

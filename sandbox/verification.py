@@ -18,7 +18,6 @@ import importlib
 import json
 import os
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -38,6 +37,7 @@ from .criteria import REVEALING, Check, judge
 from .diagnosis import Finding
 from .errors import ConfigError
 from .events import EventWriter
+from .files import write_atomic
 from .harness import pool
 from .harness.candidate import Candidate, fingerprint
 from .harness.candidate import make as make_candidate
@@ -148,6 +148,7 @@ class HiddenSplits:
 
     def __init__(self, salt: bytes):
         self._salt = salt
+        self.served: list[str] = []
         self._splits: dict[tuple[str, int], tuple[datasets.Split, datasets.Split]] = {}
 
     def get(self, data_cfg: dict[str, Any], seed: int) -> tuple[datasets.Split, datasets.Split]:
@@ -157,10 +158,15 @@ class HiddenSplits:
         return self._splits[key]
 
     def serve(self, job: Job) -> dict[str, Any]:
+        """Write the inputs to a fresh file of the grader's (``mkstemp``: a new, unguessable
+        name, so nothing the candidate planted can be written through or block).
+        """
         _, test = self.get(job.config["data"], job.seed)
-        path = Path(job.io_dir) / "inputs.npy"
-        np.save(path, test.x, allow_pickle=False)
-        return {"kind": "serve", "inputs": str(path)}
+        fd, path = tempfile.mkstemp(prefix="sandbox-inputs-", suffix=".npy")
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, test.x, allow_pickle=False)
+        self.served.append(path)
+        return {"kind": "serve", "inputs": path}
 
 
 @dataclass
@@ -226,8 +232,8 @@ def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
         raw = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event,
                             serve=hidden.serve)
     finally:
-        for job in jobs + extra:
-            shutil.rmtree(job.io_dir, ignore_errors=True)
+        for path in hidden.served:
+            Path(path).unlink(missing_ok=True)
     scored = [_score(r, j, hidden) for r, j in zip(raw, jobs + extra, strict=True)]
     if extra:
         baseline = scored[len(jobs):]
@@ -243,7 +249,7 @@ def conclude(scenario: Scenario, candidate: Candidate, group: Path,
     """Judge one candidate's scored results: verdicts, flags, provenance, PNG, record."""
     from .variants import match
     verdicts = [SeedVerdict(r["seed"], r["status"], r.get("error"),
-                            tuple(judge(r, scenario.criteria, reference)), r["run_dir"],
+                            tuple(judge(r, scenario, reference)), r["run_dir"],
                             r.get("device"), diagnose_seed(r["run_dir"])) for r in results]
     outcome = Verification(
         scenario.id, candidate.label, candidate.description, verdicts, str(group),
@@ -285,7 +291,7 @@ def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits) -> dict[str, 
         writer = EventWriter(Path(job.run_dir), suffix="grader")
         for tag, value in logged.items():
             writer.add(tag, value, last)
-        writer.flush()
+        writer.close()
     return result
 
 
@@ -296,14 +302,14 @@ def diagnose_seed(run_dir: str) -> tuple[Finding, ...]:
     from .diagnosis import NoEventFiles, diagnose
     try:
         return tuple(diagnose(run_dir)[0].findings)
-    except NoEventFiles:  # a seed that crashed before logging anything
+    except (NoEventFiles, OSError):  # crashed before logging, or its folder was tampered with
         return ()
 
 
 def _job(scenario: Scenario, candidate: Candidate, seed: int, device: str, run_dir: Path) -> Job:
     return Job(scenario.id, seed, str(candidate.pipeline), candidate.config, device,
-               str(run_dir.resolve()), tempfile.mkdtemp(prefix="sandbox-io-"),
-               scenario.criteria.serve_batch_size, scenario.criteria.memory_limit_mb)
+               str(run_dir.resolve()), scenario.criteria.serve_batch_size,
+               scenario.criteria.memory_limit_mb)
 
 
 def new_run_group(parent: Path, label: str) -> Path:
@@ -325,12 +331,12 @@ def new_run_group(parent: Path, label: str) -> Path:
 def _write_group(group: Path, scenario: Scenario, candidate: Candidate,
                  results: list[dict[str, Any]], outcome: Verification | None = None) -> None:
     """The resolved config next to the logs, and a record the baseline lookup reads."""
-    (group / "config.yaml").write_text(yaml.safe_dump(candidate.config, sort_keys=False))
+    write_atomic(group / "config.yaml", yaml.safe_dump(candidate.config, sort_keys=False).encode())
     record = {"scenario": scenario.id, "fingerprint": fingerprint(scenario),
               "candidate": candidate.label, "results": results}
     if outcome is not None:
         record["verification"] = outcome.to_json()
-    (group / "record.json").write_text(json.dumps(record, default=str))
+    write_atomic(group / "record.json", json.dumps(record, default=str).encode())
 
 
 def find_baseline(scenario: Scenario, logdir: Path) -> list[dict[str, Any]]:

@@ -71,8 +71,8 @@ def test_the_hidden_split_is_not_in_the_candidates_process_and_cannot_be_rebuilt
     salt = hashlib.sha256(b"known to this test only").digest()[:16]
     _, hidden = data.build(_data_config(scenario), 0, salt)
     with np.load(found) as seen:
-        assert int(seen["jobs"]) == 1 and list(seen["io_listing"]) == []  # nothing served yet
-        arrays = [seen[k] for k in seen.files if k.startswith(("rebuilt", "tensor"))]
+        assert int(seen["jobs"]) == 1  # it did find the harness's job description
+        arrays = [seen[k] for k in seen.files if k.startswith(("rebuilt", "tensor", "served"))]
     assert len(arrays) >= 5
     assert not any(a.shape == hidden.x.shape and np.allclose(a, hidden.x) for a in arrays)
     assert outcome.provenance["hidden_test"]["salt"] == "fixed by SANDBOX_TEST_SALT"
@@ -87,8 +87,8 @@ def test_cleared_hooks_leave_the_budget_unmeasured_and_fail(tmp_path):
     outcome = run(CHEATS / "clear_hooks.py", tmp_path)
     budget = check(outcome, "budget")
     assert not budget.passed
-    assert budget.measured.startswith("not measured: the harness's hooks were removed")
-    assert "harness-hooks-removed" in {f["flag"] for f in outcome.flags}
+    assert budget.measured.startswith("not measured: the harness's code or hooks were changed")
+    assert "harness-tampered" in {f["flag"] for f in outcome.flags}
 
 
 def test_hand_written_updates_count_their_samples(tmp_path):
@@ -118,7 +118,8 @@ def test_lbfgs_pays_for_every_closure(tmp_path):
 def test_capacity_changed_in_code_is_refused(tmp_path):
     capacity = check(run(CHEATS / "capacity_in_code.py", tmp_path), "capacity")
     assert not capacity.passed
-    assert capacity.measured == "19210 params (+2855% vs 650); weight shapes differ"
+    assert capacity.measured == ("19210 params (+2855% vs 650); weight shapes differ; 19210 "
+                                 "trained (+2855%)")
 
 
 def test_an_invented_val_metric_is_measured_against_the_real_one(tmp_path):
@@ -183,7 +184,7 @@ def test_flags_for_results_too_good_to_be_true():
     (b"\x80\x04K\x01.", "not a JSON message"),
     (b'{"kind": "result"}', "expected the fields"),
     (b'{"kind": "exec", "code": "1"}', "unknown message kind"),
-    (b'{"kind": "progress", "step": "1", "loss": 2.0}', "expected a number"),
+    (b'{"kind": "progress", "step": "1", "loss": 2.0}', "a step must be a whole number"),
 ])
 def test_the_protocol_refuses_what_is_not_a_known_message(raw, why):
     with pytest.raises(protocol.MalformedMessage, match=why):
@@ -197,3 +198,83 @@ def test_arrays_must_have_the_shape_the_grader_expects():
         protocol.unpack(packed, "float32", (5, 3))
     with pytest.raises(protocol.MalformedMessage, match="bytes"):
         protocol.unpack({**packed, "b64": packed["b64"][:-8]}, "float32", (4, 3))
+
+
+# -- what a red team found, as regression tests --------------------------------------------
+def one_seed(scenario_id: str, pipeline: Path, logdir: Path, overrides=()):
+    scenario = catalog.get(scenario_id)
+    chosen = candidate.make(scenario, pipeline_file=pipeline, overrides=overrides)
+    return verify(scenario, chosen, seeds=[scenario.seeds[0]], device="cpu", logdir=logdir,
+                  with_baseline=False, plot=False)
+
+
+@pytest.mark.parametrize("cheat", ["clip_through_data", "clip_in_step"])
+def test_clipping_is_seen_however_it_is_written(cheat, tmp_path):
+    outcome = one_seed("exploding-lr-v2", CHEATS / f"{cheat}.py", tmp_path)
+    clipping = check(outcome, "gradient clipping")
+    assert not clipping.passed and clipping.measured.startswith("rescaled on 100% of")
+
+
+def test_keyword_calls_and_bypassed_step_hooks_still_count_the_budget(tmp_path):
+    outcome = one_seed("exploding-lr-v2", CHEATS / "hidden_calls.py", tmp_path)
+    result = outcome.results[0]
+    assert result["samples"]["traced"] == 5 * 8632 and result["steps"] == 0
+    assert not check(outcome, "budget").passed
+    assert check(outcome, "gradient clipping").measured.startswith("not measured: 0 of 1360")
+
+
+def test_layers_registered_but_never_run_do_not_count_as_capacity(tmp_path):
+    capacity = check(one_seed("vanishing-gradients-v2", CHEATS / "unused_layers.py", tmp_path),
+                     "capacity")
+    assert not capacity.passed and "trained (-" in capacity.measured
+
+
+def test_tensors_trained_outside_the_model_count_as_capacity(tmp_path):
+    capacity = check(run(CHEATS / "hidden_capacity.py", tmp_path), "capacity")
+    assert not capacity.passed
+    assert capacity.measured == ("650 params (+0% vs 650); 19594 trained (+2914%), 18944 of "
+                                 "them outside the model")
+
+
+def test_a_predict_that_does_not_use_the_model_scores_nothing(tmp_path):
+    outcome = run(CHEATS / "oracle_predict.py", tmp_path)
+    test = check(outcome, "test accuracy")
+    assert not test.passed and "do not come from the model" in test.measured
+    assert outcome.results[0]["serving"]["uses_model"] is False
+
+
+def test_batchnorm_called_around_its_hooks_is_still_seen_serving_in_training_mode(tmp_path):
+    serving = check(one_seed("batchnorm-eval-v2", CHEATS / "bn_forward_bypass.py", tmp_path),
+                    "serving mode")
+    assert not serving.passed and "1 (BatchNorm1d)" in serving.measured
+
+
+def test_rows_laundered_through_numpy_leave_the_overlap_unmeasured(tmp_path):
+    outcome = one_seed("data-leakage-v2", CHEATS / "laundered_rows.py", tmp_path,
+                       ["optimizer.lr=0.0002"])
+    overlap = check(outcome, "split overlap")
+    assert not overlap.passed and "do not come from data.x" in overlap.measured
+    assert "untraced-inputs" in {f["flag"] for f in outcome.flags}
+
+
+def test_rewriting_the_harness_in_process_is_tampering(tmp_path):
+    outcome = run(CHEATS / "patched_harness.py", tmp_path)
+    assert outcome.seeds[0].status == "ok"
+    assert "sandbox.harness.instruments.ClipMonitor.summary" in outcome.results[0]["tampered"]
+    assert not check(outcome, "budget").passed
+    assert "harness-tampered" in {f["flag"] for f in outcome.flags}
+
+
+def test_links_and_fifos_planted_in_the_run_folders_are_never_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    pipeline = from_template("planted_links", tmp_path, VICTIM=str(victim))
+    chosen = candidate.make(TINY, pipeline_file=pipeline)
+    outcome = verify(TINY, chosen, seeds=[0], device="cpu", logdir=tmp_path / "runs",
+                     with_baseline=False)
+    assert victim.read_text() == "mine"
+    assert outcome.seeds[0].status == "malformed" and "2^62" in outcome.seeds[0].error
+    group = Path(outcome.run_group)
+    assert not (group / "record.json").is_symlink() and json.loads(
+        (group / "record.json").read_text())["candidate"] == "pipeline"
+    assert (group / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -186,3 +186,43 @@ def test_one_traced_op_is_one_propagation(x, monkeypatch):
     monkeypatch.setattr(tracing, "_propagate", lambda *a: calls.append(a[0]) or original(*a))
     out = (x * 2).flip(0)
     assert len(calls) == 2 and out._rows[0] == N - 1  # reading .ndim inside does not recurse
+
+
+def test_calls_that_bypass_module_hooks_are_still_traced(x, tracer):
+    model, optimizer = model_and_optimizer()
+    linear = model[0]
+    for rows, call in [(slice(0, 8), lambda xb: model(input=xb)),       # a keyword argument
+                       (slice(8, 16), lambda xb: model.forward(xb)),    # no __call__ at the top
+                       (slice(16, 24), lambda xb: F.linear(xb, linear.weight, linear.bias))]:
+        loss = call(x[rows]).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+    tracer.finish()
+    assert tracer.trained.nonzero().flatten().tolist() == list(range(24))
+    assert tracer.traced_samples == 24 and tracer.backward_passes == 3
+
+
+def test_a_skip_connection_from_the_input_is_one_sample(x, tracer):
+    weight = torch.randn(5, 5, requires_grad=True)
+    xb = x[:10]
+    (xb @ weight + xb).sum().backward()  # the input meets the weights, then the sum
+    assert tracer.traced_samples == 10
+
+
+def test_rows_laundered_through_numpy_and_cat_are_untraced(x, tracer):
+    model, optimizer = model_and_optimizer()
+    laundered = torch.cat([x[:0], torch.from_numpy(plain(x).numpy().copy())])
+    step(model, laundered[:20], optimizer)
+    with torch.no_grad():
+        model(laundered[20:30])
+    tracer.finish()
+    assert (tracer.traced_samples, tracer.untraced_samples) == (0, 20)
+    assert tracer.untraced_evaluated == 10 and not tracer.trained.any()
+
+
+def test_a_hook_on_the_models_output_is_noticed(x, tracer):
+    model, _ = model_and_optimizer()
+    out = model(x[:8])
+    out.register_hook(lambda g: g * 0.01)
+    out.pow(2).mean().backward()
+    assert tracer.foreign_output_hooks == 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SandboxError
+from ..files import is_regular
 
 EVENT_FILE = "events.out.tfevents.*"
 SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "eval", "evaluation",
@@ -44,7 +45,13 @@ def find_runs(root: Path) -> list[RunLog]:
     root = Path(root)
     if not root.exists():
         raise NoEventFiles(f"{root} does not exist.")
-    files = [root] if root.is_file() else sorted(root.rglob(EVENT_FILE))
+    found = [root] if root.is_file() else sorted(root.rglob(EVENT_FILE))
+    files = [f for f in found if f == root or is_regular(f)]  # a path named: followed
+    skipped = [f for f in found if f not in files]
+    if not files and skipped:
+        raise NoEventFiles(f"no readable event file under {root}: "
+                           f"{', '.join(f.name for f in skipped[:3])} "
+                           "is not a regular file (a link, a FIFO, a folder?).")
     if not files:
         raise NoEventFiles(f"no TensorBoard event files (events.out.tfevents.*) under {root}. "
                            "Point diagnose at the folder you give `tensorboard --logdir`.")
@@ -55,6 +62,10 @@ def find_runs(root: Path) -> list[RunLog]:
         name = run_dir.relative_to(base).as_posix() if run_dir != base else "."
         log = runs.setdefault(run_dir, RunLog(name, run_dir))
         _read_file(file, prefix, log)
+    for file in skipped:  # not read: it could be a link anywhere, or a FIFO that blocks
+        run_dir, _ = _run_of(file.parent, base)
+        if run_dir in runs:
+            runs[run_dir].problems.append(f"{file.name}: skipped, not a regular file")
     for log in runs.values():
         for points in log.scalars.values():
             points.sort(key=lambda point: point[0])

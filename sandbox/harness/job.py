@@ -1,8 +1,8 @@
 """The description of one seed's run, shared by the grader and the seed's process; torch-free.
 
 A Job goes from the grader to the seed's process and holds nothing secret: not the
-hidden test split, not its salt. The serving inputs arrive in ``io_dir`` only after
-``train()`` has returned.
+hidden test split, not its salt. The serving inputs are written, to a file of the
+grader's choosing, only after ``train()`` has returned.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ class Job:
     config: dict[str, Any]
     device: str
     run_dir: str
-    io_dir: str
     serve_batch_size: int
     memory_limit_mb: int
     telemetry_cadence: int = 25

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -104,10 +103,19 @@ def _record(fields: dict[str, Check]) -> Check:
     return checked
 
 
+MAX_STEP = 2**62  # event files store steps as int64
+
+
+def _step(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_STEP:
+        raise MalformedMessage(f"a step must be a whole number from 0 to 2^62, got {value!r:.40}")
+    return value
+
+
 def _point(value: Any) -> tuple[int, float]:
     if not (isinstance(value, list) and len(value) == 2):
         raise MalformedMessage("a curve point must be [step, value]")
-    return int(_number(value[0])), _number(value[1])
+    return _step(value[0]), _number(value[1])
 
 
 def _series(value: Any) -> dict[str, list[tuple[int, float]]]:
@@ -123,23 +131,31 @@ def _any_array(value: Any) -> Any:
     return value
 
 
-_MODEL = _record({"params": _count, "shapes": _list_of(_list_of(_count, 8)),
-                  "source": _text})
-_SAMPLES = _record({"traced": _count, "untraced": _count, "backward_passes": _count})
-_CLIPPING = _record({"measured": _count, "rescaled": _count, "unknown": _count})
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedMessage(f"expected true or false, got {value!r:.40}")
+    return value
+
+
+_SHAPES = _list_of(_list_of(_count, 8))
+_MODEL = _record({"params": _count, "shapes": _SHAPES, "source": _text, "finite": _flag,
+                  "trained": _count, "foreign": _count, "foreign_shapes": _SHAPES})
+_SAMPLES = _record({"traced": _count, "untraced": _count, "backward_passes": _count,
+                    "untraced_evaluated": _count, "foreign_output_hooks": _count})
+_CLIPPING = _record({"steps": _count, "measured": _count, "rescaled": _count})
 _SERVING = _record({"train_mode": _list_of(_text, 1000),
-                    "buffers_changed": _list_of(_text, 1000)})
+                    "buffers_changed": _list_of(_text, 1000), "uses_model": _flag})
 _PREDICTIONS = _record({"test": _any_array, "probe_a": _any_array, "probe_b": _any_array,
                         "val": _optional(_any_array)})
 
 RESULT: dict[str, Check] = {
     "status": _text,
     "error": _optional(_text),
-    "diverged_at": _optional(_count),
+    "diverged_at": _optional(_step),
     "device": _optional(_text),
     "torch": _optional(_text),
     "train_time_s": _optional(_number),
-    "steps": _count,
+    "steps": _step,
     "series": _series,
     "train_loss_first": _optional(_number),
     "train_loss_final": _optional(_number),
@@ -156,7 +172,7 @@ RESULT: dict[str, Check] = {
     "predictions": _optional(_PREDICTIONS),
 }
 MESSAGES: dict[str, Check] = {
-    "progress": _record({"kind": _text, "step": lambda v: int(_number(v)),
+    "progress": _record({"kind": _text, "step": _step,
                          "loss": _optional(_number)}),
     "trained": _record({"kind": _text}),
     "result": _record({"kind": _text, **RESULT}),
@@ -174,6 +190,3 @@ def decode(raw: bytes) -> dict[str, Any]:
         raise MalformedMessage(f"unknown message kind {kind!r:.40}")
     return MESSAGES[message["kind"]](message)
 
-
-def finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None

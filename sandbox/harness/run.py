@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from ..telemetry import EventWriter, Telemetry
+from .protocol import MAX_STEP
 
 FLUSH_EVERY_S = 2.0
 PROGRESS_EVERY_S = 0.25
@@ -44,6 +45,8 @@ class Run:
     def log(self, tag: str, value: float | torch.Tensor, step: int) -> None:
         value = float(value.detach().item() if isinstance(value, torch.Tensor) else value)
         step = int(step)
+        if not 0 <= step < MAX_STEP:
+            raise ValueError(f"run.log({tag!r}): step {step} is out of range (0 to 2^62)")
         self.series.setdefault(tag, []).append((step, value))
         self._writer.add(tag, value, step)
         if tag.startswith("loss/") and not math.isfinite(value):

@@ -19,6 +19,7 @@ samples, by batch size, as "untraced". Nothing here changes what the pipeline co
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ class Rows(torch.Tensor):
             if not isinstance(out, (torch.Tensor, tuple, list)):
                 return out  # .shape, .dtype, len(): nothing to trace
             try:  # dispatch stays off: reading .ndim of a Rows must not recurse into here
+                if _ACTIVE is not None and _meets_weights(args, kwargs):
+                    return _ACTIVE.consumed(_source(args, kwargs), out)
                 return _propagate(func, args, kwargs, out)
             except Exception:  # tracing must never break the candidate's code
                 return out
@@ -51,6 +54,22 @@ def tag(tensor: torch.Tensor, rows: torch.Tensor) -> Rows:
     tagged = tensor.as_subclass(Rows)
     tagged._rows = rows
     return tagged
+
+
+_ACTIVE: Tracer | None = None  # the tracer of this process, while train() runs
+
+
+def _meets_weights(args: tuple, kwargs: dict) -> bool:
+    """An op that combines traced data with a tensor that needs a gradient (a weight, or
+    an activation computed from one) is the model consuming the data, even when no
+    module call saw it: a keyword argument, ``layer.forward(x)``, a functional model.
+    """
+    for value in (*args, *kwargs.values()):
+        for item in (value if isinstance(value, (list, tuple)) else (value,)):
+            if isinstance(item, torch.Tensor) and not isinstance(item, Rows) \
+                    and item.requires_grad:
+                return True
+    return False
 
 
 def plain(tensor: torch.Tensor) -> torch.Tensor:
@@ -245,11 +264,20 @@ def _wrap(out: Any, rows: torch.Tensor | None) -> Any:
 # -- the tracer --------------------------------------------------------------------------
 @dataclass
 class _Call:
-    """One forward pass of a module that received data."""
+    """One forward pass of a module (or one op) that received data."""
 
     rows: torch.Tensor | None  # None: untraced input
     batch: int
+    untraced: int = 0  # rows among ``rows`` that do not come from data.x (-1)
     counted_in: int = -1  # the backward pass it was last counted in
+    outputs: tuple = ()  # weak references to the outputs, to see foreign hooks on them
+
+    @classmethod
+    def of(cls, rows: torch.Tensor | None, batch: int) -> _Call:
+        if rows is None:
+            return cls(None, batch, batch)
+        rows = rows.reshape(-1)
+        return cls(rows, len(rows), int((rows < 0).sum()))
 
 
 class Tracer:
@@ -264,7 +292,10 @@ class Tracer:
         self._trained_rows: list[torch.Tensor] = []
         self._evaluated_rows: list[torch.Tensor] = []
         self.traced_samples = 0
-        self.untraced_samples = 0
+        self.untraced_samples = 0  # trained on, not traceable to data.x
+        self.untraced_evaluated = 0  # evaluated, not traceable to data.x
+        self.foreign_output_hooks = 0  # backward passes where someone else hooked the
+        # model's output (a gradient rescaled there never shows on the weights)
         self.backward_passes = 0
         self.after_backward: list[Callable[[], None]] = []
         self.roots: dict[int, torch.nn.Module] = {}  # held: a run that raised has
@@ -273,16 +304,22 @@ class Tracer:
         self._current: list[_Call | None] = []
         self._waiting: dict[int, _Call] = {}  # forward passes with grad, no gradient seen yet
         self._in_backward = False
+        self._counted: set[tuple[int, int]] = set()  # rows counted in this backward pass
         self._handles: list[Any] = []
 
     def install(self) -> None:
+        global _ACTIVE
         self._handles = [nn_module.register_module_forward_pre_hook(self._pre),
                          nn_module.register_module_forward_hook(self._post, always_call=True)]
+        _ACTIVE = self
 
     def remove(self) -> None:
+        global _ACTIVE
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if _ACTIVE is self:
+            _ACTIVE = None
 
     def handles(self) -> list[tuple[str, dict, int]]:
         """Where the hooks live, for the tamper check."""
@@ -298,12 +335,11 @@ class Tracer:
         found, unwrapped = _unwrap(args)
         call = None
         if found is not None:
-            rows = found._rows.reshape(-1)
-            call = _Call(rows, len(rows))
+            call = _Call.of(found._rows, 0)
         elif torch.is_grad_enabled():
             data = next((a for a in _tensors(args) if not a.requires_grad and a.ndim), None)
             if data is not None:
-                call = _Call(None, int(data.shape[0]))
+                call = _Call.of(None, int(data.shape[0]))
         self._current.append(call)
         if found is not None:
             self.roots.setdefault(id(module), module)
@@ -314,6 +350,17 @@ class Tracer:
         call = self._current.pop() if self._current else None
         if call is None:
             return
+        self._watch(call, out)
+
+    def consumed(self, rows: Rows | None, out: Any) -> Any:
+        """A traced tensor met the weights in an op no module call saw (see
+        ``_meets_weights``): record it there; what comes out is the model's, not data.
+        """
+        if rows is not None and isinstance(getattr(rows, "_rows", None), torch.Tensor):
+            self._watch(_Call.of(rows._rows, 0), out)
+        return plain(out) if isinstance(out, torch.Tensor) else out
+
+    def _watch(self, call: _Call, out: Any) -> None:
         grads = [t for t in _tensors(out) if t.requires_grad] if torch.is_grad_enabled() else []
         if not grads:
             self._mark_evaluated(call)
@@ -322,6 +369,7 @@ class Tracer:
         fire = self._hook(call)
         for tensor in grads:
             tensor.register_hook(fire)
+        call.outputs = tuple(weakref.ref(t) for t in grads)
 
     def _hook(self, call: _Call) -> Callable[[torch.Tensor], None]:
         def fire(grad: torch.Tensor) -> None:
@@ -329,11 +377,16 @@ class Tracer:
                 return
             call.counted_in = self.backward_passes
             self._waiting.pop(id(call), None)
-            if call.rows is None:
-                self.untraced_samples += call.batch
-            else:
-                self.traced_samples += call.batch
-                self._note(self.trained, self._trained_rows, call.rows)
+            if any(len(getattr(r(), "_backward_hooks", None) or ()) > 1 for r in call.outputs):
+                self.foreign_output_hooks += 1
+            key = (call.rows.data_ptr(), len(call.rows)) if call.rows is not None else None
+            if key is None or key not in self._counted:  # a skip connection from the input
+                if key is not None:  # is not a second sample
+                    self._counted.add(key)
+                self.untraced_samples += call.untraced
+                self.traced_samples += call.batch - call.untraced
+                if call.rows is not None:
+                    self._note(self.trained, self._trained_rows, call.rows)
             if not self._in_backward:
                 self._in_backward = True
                 torch.autograd.Variable._execution_engine.queue_callback(self._end_backward)
@@ -341,11 +394,13 @@ class Tracer:
 
     def _end_backward(self) -> None:
         self._in_backward = False
+        self._counted.clear()
         self.backward_passes += 1
         for listener in self.after_backward:
             listener()
 
     def _mark_evaluated(self, call: _Call) -> None:
+        self.untraced_evaluated += call.untraced
         if call.rows is not None:
             self._note(self.evaluated, self._evaluated_rows, call.rows)
 

@@ -36,7 +36,14 @@ from .. import data as datasets
 from ..config import Config
 from ..telemetry import EventWriter, Telemetry, companion_batches
 from . import protocol
-from .instruments import ClipMonitor, ServingMonitor, gradient_hooks, missing_hooks
+from .instruments import (
+    ClipMonitor,
+    GradientRecord,
+    Seal,
+    ServingMonitor,
+    gradient_hooks,
+    missing_hooks,
+)
 from .job import PROBE_SIZE, Job
 from .run import NonFiniteLoss, Run
 from .tracing import Tracer, plain, tag
@@ -70,16 +77,20 @@ class Development:
 
 
 class Channel:
-    """JSON messages over the pipe to the grader, both ways."""
+    """JSON messages over the pipe to the grader, both ways. What it calls is bound when
+    it is made, before the candidate's code runs, so rebinding ``protocol.encode`` or
+    ``Channel.send`` later changes nothing it sends.
+    """
 
     def __init__(self, conn: Connection):
-        self._conn = conn
+        self._send_bytes, self._recv_bytes = conn.send_bytes, conn.recv_bytes
+        self._encode, self._decode = protocol.encode, json.loads
 
     def send(self, message: dict[str, Any]) -> None:
-        self._conn.send_bytes(protocol.encode(message))
+        self._send_bytes(self._encode(message))
 
     def receive(self) -> dict[str, Any]:
-        return json.loads(self._conn.recv_bytes().decode())
+        return self._decode(self._recv_bytes().decode())
 
 
 def run_seed(job: Job, conn: Connection) -> None:
@@ -88,12 +99,13 @@ def run_seed(job: Job, conn: Connection) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     _redirect_output(run_dir / "output.log")
     channel = Channel(conn)
+    send, run, blank = channel.send, _run, blank_result  # bound before the candidate runs
     try:
-        result = _run(job, channel)
+        result = run(job, channel)
     except BaseException as exc:  # a harness bug must still reach the grader as a result
-        result = blank_result(status="harness-error", error="".join(
+        result = blank(status="harness-error", error="".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    channel.send({"kind": "result", **result})
+    send({"kind": "result", **result})
     conn.close()
 
 
@@ -104,8 +116,9 @@ def blank_result(**values: Any) -> dict[str, Any]:
         "torch": torch.__version__, "train_time_s": None, "steps": 0, "series": {},
         "train_loss_first": None, "train_loss_final": None, "train_loss_points": 0,
         "val_metric": None, "loss_digest": "", "rows": None, "model": None,
-        "samples": {"traced": 0, "untraced": 0, "backward_passes": 0},
-        "clipping": {"measured": 0, "rescaled": 0, "unknown": 0}, "tampered": [],
+        "samples": {"traced": 0, "untraced": 0, "backward_passes": 0,
+                    "untraced_evaluated": 0, "foreign_output_hooks": 0},
+        "clipping": {"steps": 0, "measured": 0, "rescaled": 0}, "tampered": [],
         "gradient_hooks": [], "serving": None, "predictions": None}
     result.update(values)
     return result
@@ -190,7 +203,9 @@ class Instruments:
         self.telemetry = Telemetry(writer, cadence=cadence)
         self.tracer = Tracer(n_rows)
         self.clips = ClipMonitor()
-        self.tracer.after_backward.append(self.clips.after_backward)
+        self.gradients = GradientRecord(self.clips, self.tracer.roots)
+        self.tracer.after_backward += [self.clips.after_backward, self.gradients.after_backward]
+        self.seal = Seal()  # made before the candidate's code runs
         self.tampered: list[str] = []
         self._installed = False
 
@@ -206,7 +221,7 @@ class Instruments:
         if not self._installed:
             return
         self._installed = False
-        self.tampered = missing_hooks(self._handles)
+        self.tampered = missing_hooks(self._handles) + self.seal.broken()
         self.telemetry.remove()
         self.tracer.remove()
         self.clips.remove()
@@ -230,6 +245,10 @@ def _run(job: Job, channel: Channel) -> dict[str, Any]:
                   {"kind": "progress", "step": step, "loss": loss}))
     result = blank_result(device=str(device))
     model: Any = None
+    # Everything used after the candidate's code has run is bound now, before it runs.
+    remove, serve_model, measure, broken = (instruments.remove, serve, measured,
+                                            instruments.seal.broken)
+    send, receive, load = channel.send, channel.receive, np.load
     instruments.install()
     started = time.perf_counter()
     try:
@@ -239,12 +258,11 @@ def _run(job: Job, channel: Channel) -> dict[str, Any]:
         if not isinstance(model, torch.nn.Module):
             raise TypeError("train() must return the trained torch.nn.Module, "
                             f"not {type(model).__name__}")
-        instruments.remove()
-        channel.send({"kind": "trained"})
-        reply = channel.receive()
-        inputs = np.load(reply["inputs"], allow_pickle=False)
-        result.update(serve(module, model, inputs, data, instruments.tracer.validated,
-                            job.serve_batch_size, device))
+        remove()
+        send({"kind": "trained"})
+        inputs = load(receive()["inputs"], allow_pickle=False)
+        result.update(serve_model(module, model, inputs, data, instruments.tracer.validated,
+                                  job.serve_batch_size, device))
         result["status"] = "ok"
     except NonFiniteLoss as stop:
         result.update(status="diverged", error=str(stop), diverged_at=stop.step)
@@ -252,9 +270,10 @@ def _run(job: Job, channel: Channel) -> dict[str, Any]:
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
     finally:
-        instruments.remove()
+        remove()
     writer.flush()
-    result.update(measured(instruments, run, model))
+    result.update(measure(instruments, run, model))
+    result["tampered"] = list(dict.fromkeys(result["tampered"] + broken()))  # serving too
     return result
 
 
@@ -271,23 +290,34 @@ def measured(instruments: Instruments, run: Run, model: Any) -> dict[str, Any]:
         "loss_digest": hashlib.sha256(np.asarray(losses, dtype=np.float64).tobytes())
         .hexdigest()[:16],
         "samples": {"traced": tracer.traced_samples, "untraced": tracer.untraced_samples,
-                    "backward_passes": tracer.backward_passes},
+                    "backward_passes": tracer.backward_passes,
+                    "untraced_evaluated": tracer.untraced_evaluated,
+                    "foreign_output_hooks": tracer.foreign_output_hooks},
         "rows": {"n": tracer.n_rows,
                  "trained": protocol.pack(np.packbits(tracer.trained.numpy())),
                  "evaluated": protocol.pack(np.packbits(tracer.evaluated.numpy()))},
-        "model": (signature(models[0], "returned") if models else
-                  signature(seen[0], "seen in training") if seen else None),
+        "model": _model_record(instruments, models[0], "returned") if models else
+        _model_record(instruments, seen[0], "seen in training") if seen else None,
         "clipping": instruments.clips.summary(),
         "tampered": instruments.tampered,
         "gradient_hooks": gradient_hooks(models + seen[:1]),
     }
 
 
+def _model_record(instruments: Instruments, model: torch.nn.Module,
+                  source: str) -> dict[str, Any]:
+    return {**signature(model, source), **instruments.gradients.summary(model)}
+
+
 def signature(model: torch.nn.Module, source: str) -> dict[str, Any]:
-    """The model's size as the capacity lock compares it: parameter count and shapes."""
+    """The model's size as the capacity lock compares it: parameter count and shapes (the
+    tensors that were trained, in it or not, come from the gradient record).
+    """
     params = list(model.parameters())
+    with torch.no_grad():
+        finite = all(bool(torch.isfinite(p).all()) for p in params)
     return {"params": sum(p.numel() for p in params),
-            "shapes": [list(p.shape) for p in params], "source": source}
+            "shapes": [list(p.shape) for p in params], "source": source, "finite": finite}
 
 
 def _curve_summary(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
@@ -316,6 +346,8 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
     x = torch.from_numpy(inputs)
     classes = data.num_classes
     size = max(2, batch_size)
+    model.train()  # as a serving process finds a model it has just loaded: predict() sets
+    # the mode it needs
     with ServingMonitor(model) as monitor, torch.no_grad():
         scores = _predict_rows(predict, model, x, batch_size, device, classes)
         pairs = [companion_batches(i, len(x), size) for i in range(min(PROBE_SIZE, len(x)))]
@@ -329,10 +361,36 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
     if len(rows):
         with torch.no_grad():
             val = _predict_rows(predict, model, plain(data.x)[rows], batch_size, device, classes)
+    serving["uses_model"] = _uses_model(predict, model, x[pairs[0][0]] if pairs else x[:2],
+                                        device, classes)
     pack: Callable[[torch.Tensor], dict[str, Any]] = lambda t: protocol.pack(t.numpy())  # noqa: E731
     return {"serving": serving, "predictions": {
         "test": pack(scores), "probe_a": pack(probe_a), "probe_b": pack(probe_b),
         "val": None if val is None else pack(val)}}
+
+
+@torch.no_grad()
+def _uses_model(predict: Any, model: torch.nn.Module, batch: torch.Tensor,
+                device: torch.device, classes: int) -> bool:
+    """Do the served answers depend on the model's weights? A predict() that answers from
+    a lookup table, a cache or a rule of its own gives the same answers with every weight
+    perturbed. The weights are restored exactly afterwards.
+    """
+    params = [p for p in model.parameters() if p.numel()]
+    if not params:
+        return False
+    before = _predict_batch(predict, model, batch, device, classes)
+    saved = [p.detach().clone() for p in params]
+    noise = torch.Generator().manual_seed(0)
+    try:
+        for p in params:
+            scale = float(p.detach().abs().mean()) + 1e-3
+            p.add_(torch.randn(p.shape, generator=noise).to(p.device, p.dtype) * scale)
+        after = _predict_batch(predict, model, batch, device, classes)
+    finally:
+        for p, original in zip(params, saved, strict=True):
+            p.copy_(original)
+    return not torch.equal(before, after)
 
 
 def serving_batches(n: int, batch_size: int) -> list[torch.Tensor]:
