@@ -81,7 +81,7 @@ def test_a_fix_matches_the_known_fix_it_resembles(overrides, expected):
 def test_code_changes_are_told_apart_by_the_function_they_are_in():
     scenario = catalog.get("batchnorm-eval-v2")
     solution = variants.changes(scenario, scenario.solution_dir / "pipeline.py", {}).code
-    other = scenario.alternatives_dir / "return-in-eval-mode" / "pipeline.py"
+    other = scenario.decoys_dir / "eval-outside-predict" / "pipeline.py"
     assert ("+", "predict: model.eval()") in solution
     assert ("+", "train: model.eval()") in variants.changes(scenario, other, {}).code
 

@@ -90,7 +90,7 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         cells = []
         for seed in outcome.seeds:
             c = seed.checks[row]
-            measured = c.measured if len(c.measured) < 48 else c.measured[:45] + "..."
+            measured = c.measured if len(c.measured) < 64 else c.measured[:61] + "..."
             cells.append(f"[green]ok[/] {measured}" if c.passed else f"[red]FAIL[/] {measured}")
         table.add_row(check.name, check.required, *cells)
     out.print(table)

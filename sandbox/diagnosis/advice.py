@@ -21,8 +21,9 @@ SYMPTOMS: dict[str, Advice] = {
         ("learning rate too high for this optimizer and batch size (momentum multiplies it)",
          "loss summed instead of averaged, or gradient accumulation without dividing",
          "a numerically unstable hand-written loss (log of softmax, log(p) without eps)"),
-        ("lower the learning rate about 10x, or add warmup",
-         "clip the gradient norm (around the 90th percentile of healthy norms)",
+        ("lower the learning rate about 10x (warmup helps a sound peak rate, not a bad one)",
+         "clip the gradient norm around the 90th percentile of healthy norms, as a safety "
+         "net: a clip that acts on most steps is a lower learning rate in disguise",
          "use F.cross_entropy / log_softmax instead of log(softmax)")),
     "not-learning": Advice(
         "The loss does not move from where it started",

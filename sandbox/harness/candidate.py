@@ -71,6 +71,8 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
     if config_file is not None:
         label, what = "config", f"the shipped pipeline with config {config_file}"
         sources.append(Path(config_file))
+    elif pipeline_file is not None:
+        what += " with the shipped config.yaml"
     resolved = config.resolve(scenario, patch, overrides, base=base)
     if overrides:
         label += "+set"
