@@ -215,9 +215,12 @@ def check_scenario(folder: Path, *, logdir: Path = Path("runs"), device: str = "
     fresh = references.build(scenario, done.results[0], done.results[1])
     report.reference = fresh
     report.problems += check_reference_file(scenario, fresh, write_reference)
-    judged = [conclude(scenario, c, g, r, done, (fresh, None), plot=i < 2)
-              for i, (c, g, r) in enumerate(zip(candidates, done.groups, done.results,
-                                                strict=True))]
+    try:
+        judged = [conclude(scenario, c, g, r, done, (fresh, None), plot=i < 2)
+                  for i, (c, g, r) in enumerate(zip(candidates, done.groups, done.results,
+                                                    strict=True))]
+    finally:
+        done.close()
     report.broken, report.solution = judged[0], judged[1]
     report.decoys = {v.name: o for v, o in zip(decoys, judged[2:], strict=False)}
     report.alternatives = {v.name: o for v, o in zip(alternatives, judged[2 + len(decoys):],

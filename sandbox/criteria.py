@@ -157,6 +157,11 @@ def _budget(result: dict[str, Any], criteria: Criteria,
         why = "no gradient reached a torch.nn.Module's output" if result.get("samples") else \
             "the run ended before reporting"
         return Check("budget", required, f"not measured: {why}", False)
+    passes = result["samples"]["backward_passes"]
+    if (steps or 0) > 1.1 * passes + 2:
+        return Check("budget", required, f"not measured: {steps} optimizer steps, but only "
+                     f"{passes} backward passes through the model were seen (its inputs "
+                     "hidden from the harness?)", False)
     measured = f"{counted} samples, {steps} steps"
     passed = counted <= criteria.max_samples and steps is not None and steps <= criteria.max_steps
     batch, limit = _rows_per_step(result, reference)
@@ -230,11 +235,16 @@ def _clipping(result: dict[str, Any], limit: float) -> Check:
         where = ", ".join(hooks[:3]) or "the model's output"
         return Check("gradient clipping", required, f"not measured: gradient hooks can rescale "
                      f"gradients unseen ({where})", False)
-    steps, passes = clipping.get("steps", 0), counted.get("backward_passes", 0)
-    if not clipping.get("measured") or steps < passes / 2:
-        return Check("gradient clipping", required, f"not measured: {steps} of {passes} "
-                     "backward passes were followed by a torch.optim step the harness saw",
+    steps = clipping.get("steps", 0)
+    updates = max(counted.get("backward_passes", 0), result.get("steps") or 0)
+    if not clipping.get("measured") or steps < updates / 2:
+        return Check("gradient clipping", required, f"not measured: {steps} of {updates} "
+                     "updates were a torch.optim step after a backward pass the harness saw",
                      False)
+    if clipping.get("outside"):
+        return Check("gradient clipping", required, "not measured: the weights changed "
+                     f"outside torch.optim after {clipping['outside']} of the "
+                     f"{clipping['measured']} steps compared", False)
     share = clipping["rescaled"] / clipping["measured"]
     return Check("gradient clipping", required,
                  f"rescaled on {share:.0%} of {clipping['measured']} steps compared",

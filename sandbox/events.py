@@ -47,15 +47,17 @@ class EventWriter:
     grader); tensorboard and the diagnoser merge every event file of a folder.
     """
 
-    def __init__(self, logdir: Path, suffix: str = "sandbox"):
-        logdir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, logdir: Path, suffix: str = "sandbox", dir_fd: int | None = None):
+        if dir_fd is None:
+            logdir.mkdir(parents=True, exist_ok=True)
         now = time.time()
         self._pending: list[tuple[str, float, int, float]] = []
         for attempt in range(100):  # a name already taken (or planted) is never reused
-            self.path = logdir / (f"events.out.tfevents.{int(now)}.{socket.gethostname()}."
-                                  f"{suffix}" + (f".{attempt}" if attempt else ""))
+            name = (f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{suffix}"
+                    + (f".{attempt}" if attempt else ""))
+            self.path = logdir / name
             try:
-                self._fd = open_new(self.path)
+                self._fd = open_new(name if dir_fd is not None else self.path, dir_fd)
                 break
             except FileExistsError:
                 continue

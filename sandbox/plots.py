@@ -23,8 +23,9 @@ LOSS_CAP = 1e4  # a diverging run would otherwise squash every other curve to a 
 
 
 def _series(result: dict[str, Any], tag: str) -> tuple[list[int], list[float]]:
+    """A tag's points; a non-finite value is null in a record read back from JSON."""
     points = result.get("series", {}).get(tag, [])
-    return [s for s, _ in points], [v for _, v in points]
+    return [s for s, _ in points], [math.nan if v is None else v for _, v in points]
 
 
 def _loss_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]]) -> None:
@@ -59,8 +60,10 @@ def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]],
     ax.set_title("validation accuracy (line) vs hidden test (circle)")
 
 
-def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
-    """Left: training loss; right: the pipeline's validation accuracy and the hidden test."""
+def draw_curves(scenario: Scenario, outcome: Verification) -> bytes:
+    """Left: training loss; right: the pipeline's validation accuracy and the hidden test.
+    The PNG's bytes: the caller writes them where the grader can trust the folder.
+    """
     runs = [(r, BROKEN, "shipped (broken)" if i == 0 else None)
             for i, r in enumerate(outcome.baseline)]
     if outcome.candidate != "shipped":
@@ -82,16 +85,14 @@ def draw_curves(path: Path, scenario: Scenario, outcome: Verification) -> Path:
                  f"({n_pass}/{len(outcome.seeds)} seeds){detail}",
                  color="#1e8449" if outcome.passed else BROKEN, fontsize=12, fontweight="bold")
     fig.tight_layout()
-    _save(fig, path)
-    return path
+    return _png(fig)
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
-    """Rendered in memory, then written atomically: never through a planted link."""
+def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) -> Path:
@@ -105,5 +106,5 @@ def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) ->
     fig.suptitle(title, fontsize=12, fontweight="bold")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, path)
+    write_atomic(path, _png(fig))
     return path

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -37,7 +39,7 @@ from .criteria import REVEALING, Check, judge
 from .diagnosis import Finding
 from .errors import ConfigError
 from .events import EventWriter
-from .files import write_atomic
+from .files import Folder
 from .harness import pool
 from .harness.candidate import Candidate, fingerprint
 from .harness.candidate import make as make_candidate
@@ -108,6 +110,10 @@ class Verification:
         return [name for name in self.failed_checks if name in self.shown_checks]
 
     def to_json(self) -> dict[str, Any]:
+        """Strict JSON: NaN and infinities (a diverged loss, say) become null."""
+        return strict(self._record())
+
+    def _record(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "candidate": self.candidate,
                 "description": self.description,
                 "verdict": "pass" if self.passed else "fail",
@@ -119,6 +125,17 @@ class Verification:
                 "provenance": self.provenance,
                 "run_group": self.run_group, "png": self.png,
                 "wall_time_s": round(self.wall_time_s, 2)}
+
+
+def strict(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, for strict JSON parsers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    return value
 
 
 def _measurements(result: dict[str, Any]) -> dict[str, Any]:
@@ -171,13 +188,20 @@ class HiddenSplits:
 
 @dataclass
 class Executed:
-    """What running candidates together produced, before judging."""
+    """What running candidates together produced, before judging, and the run folders,
+    held open (see :class:`sandbox.files.Folder`) until :meth:`close`.
+    """
 
     groups: list[Path]
     results: list[list[dict[str, Any]]]
     baseline: list[dict[str, Any]]
     hidden: dict[str, str]
     started: float
+    folders: dict[str, Folder] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for folder in self.folders.values():
+            folder.close()
 
 
 def verify(scenario: Scenario, candidate: Candidate, *, seeds: Sequence[int] | None = None,
@@ -204,8 +228,11 @@ def verify_many(scenario: Scenario, candidates: Sequence[Candidate], *,
     done = execute(scenario, candidates, seeds=seeds, device=device, logdir=logdir,
                    on_event=on_event, with_baseline=with_baseline, plot=plot)
     judged_against = (reference, None) if reference is not None else references.load(scenario)
-    return [conclude(scenario, c, g, r, done, judged_against, plot=plot)
-            for c, g, r in zip(candidates, done.groups, done.results, strict=True)]
+    try:
+        return [conclude(scenario, c, g, r, done, judged_against, plot=plot)
+                for c, g, r in zip(candidates, done.groups, done.results, strict=True)]
+    finally:
+        done.close()
 
 
 def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
@@ -228,19 +255,30 @@ def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
         base_group = new_run_group(Path(logdir) / scenario.id, "shipped")
         shipped = make_candidate(scenario)
         extra = [_job(scenario, shipped, seeds[0], device, base_group / f"seed{seeds[0]}")]
+        groups_held = [*groups, base_group]
+    else:
+        groups_held = groups
+    done = Executed(groups, [], baseline, hidden_info, started)
+    for folder in [*groups_held, *(Path(j.run_dir) for j in jobs + extra)]:
+        folder.mkdir(parents=True, exist_ok=True)
+        done.folders[str(folder)] = Folder(folder)  # before any candidate's code runs
     try:
         raw = pool.run_jobs(jobs + extra, scenario.criteria.time_limit_s, on_event,
                             serve=hidden.serve)
+    except BaseException:
+        done.close()
+        raise
     finally:
         for path in hidden.served:
             Path(path).unlink(missing_ok=True)
-    scored = [_score(r, j, hidden) for r, j in zip(raw, jobs + extra, strict=True)]
+    scored = [_score(r, j, hidden, done.folders[j.run_dir])
+              for r, j in zip(raw, jobs + extra, strict=True)]
     if extra:
-        baseline = scored[len(jobs):]
-        _write_group(base_group, scenario, shipped, baseline)
+        done.baseline = scored[len(jobs):]
+        _write_group(done.folders[str(base_group)], scenario, shipped, done.baseline)
     per = len(seeds)
-    results = [scored[i * per:(i + 1) * per] for i in range(len(candidates))]
-    return Executed(groups, results, baseline, hidden_info, started)
+    done.results = [scored[i * per:(i + 1) * per] for i in range(len(candidates))]
+    return done
 
 
 def conclude(scenario: Scenario, candidate: Candidate, group: Path,
@@ -250,18 +288,21 @@ def conclude(scenario: Scenario, candidate: Candidate, group: Path,
     from .variants import match
     verdicts = [SeedVerdict(r["seed"], r["status"], r.get("error"),
                             tuple(judge(r, scenario, reference)), r["run_dir"],
-                            r.get("device"), diagnose_seed(r["run_dir"])) for r in results]
+                            r.get("device"), diagnose_seed(done.folders[r["run_dir"]]))
+                for r in results]
     outcome = Verification(
         scenario.id, candidate.label, candidate.description, verdicts, str(group),
         flags=integrity.flags(results, candidate, reference[0], scenario.criteria.val_tolerance),
         provenance=integrity.provenance(scenario, candidate, results, done.hidden),
         matched=None if candidate.is_shipped else match(scenario, candidate),
         results=results, baseline=done.baseline)
+    folder = done.folders[str(group)]
     if plot:
         from .plots import draw_curves
-        outcome.png = str(draw_curves(group / "curves.png", scenario, outcome))
+        folder.write("curves.png", draw_curves(scenario, outcome))
+        outcome.png = str(group / "curves.png")
     outcome.wall_time_s = time.monotonic() - done.started
-    _write_group(group, scenario, candidate, results, outcome)
+    _write_group(folder, scenario, candidate, results, outcome)
     return outcome
 
 
@@ -274,7 +315,8 @@ def _preload(plot: bool) -> None:
         threading.Thread(target=importlib.import_module, args=(name,), daemon=True).start()
 
 
-def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits) -> dict[str, Any]:
+def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits,
+           folder: Folder) -> dict[str, Any]:
     """The grader's measurements, added to the seed's result and logged next to its own."""
     dev, test = hidden.get(job.config["data"], job.seed)
     try:
@@ -287,22 +329,32 @@ def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits) -> dict[str, 
     logged = {tag: result[tag] for tag in ("test/metric", "serve/batch_dependence",
                                            "serve/output_shift", "val/measured")
               if result.get(tag) is not None}
-    if logged and Path(job.run_dir).is_dir():
-        writer = EventWriter(Path(job.run_dir), suffix="grader")
+    if logged:
+        writer = EventWriter(Path(job.run_dir), suffix="grader", dir_fd=folder.fd)
         for tag, value in logged.items():
             writer.add(tag, value, last)
         writer.close()
     return result
 
 
-def diagnose_seed(run_dir: str) -> tuple[Finding, ...]:
+HARNESS_EVENTS = re.compile(r"^events\.out\.tfevents\..*\.(sandbox|grader)(\.\d+)?$")
+MAX_DIAGNOSED_BYTES = 2 * 2**20  # far above any catalog run; a planted giant is skipped
+
+
+def diagnose_seed(folder: Folder) -> tuple[Finding, ...]:
     """The diagnoser's findings on one seed's event files, as ``sandbox diagnose`` would
-    print them for that folder.
+    print them, reading only the harness's own files through the folder's handle (a
+    candidate can plant others, huge or unreadable, in its folder).
     """
-    from .diagnosis import NoEventFiles, diagnose
+    from .diagnosis import diagnose_run
+    from .diagnosis.logs import read_files
     try:
-        return tuple(diagnose(run_dir)[0].findings)
-    except (NoEventFiles, OSError):  # crashed before logging, or its folder was tampered with
+        entries = [e for e in os.scandir(folder.inside) if HARNESS_EVENTS.match(e.name)
+                   and e.is_file(follow_symlinks=False)
+                   and e.stat(follow_symlinks=False).st_size <= MAX_DIAGNOSED_BYTES]
+        log = read_files([Path(folder.inside) / e.name for e in entries], ".", folder.path)
+        return tuple(diagnose_run(log).findings)
+    except OSError:
         return ()
 
 
@@ -328,15 +380,15 @@ def new_run_group(parent: Path, label: str) -> Path:
     raise ConfigError(f"could not create a new run folder under {parent}")
 
 
-def _write_group(group: Path, scenario: Scenario, candidate: Candidate,
+def _write_group(group: Folder, scenario: Scenario, candidate: Candidate,
                  results: list[dict[str, Any]], outcome: Verification | None = None) -> None:
     """The resolved config next to the logs, and a record the baseline lookup reads."""
-    write_atomic(group / "config.yaml", yaml.safe_dump(candidate.config, sort_keys=False).encode())
+    group.write("config.yaml", yaml.safe_dump(candidate.config, sort_keys=False).encode())
     record = {"scenario": scenario.id, "fingerprint": fingerprint(scenario),
               "candidate": candidate.label, "results": results}
     if outcome is not None:
         record["verification"] = outcome.to_json()
-    write_atomic(group / "record.json", json.dumps(record, default=str).encode())
+    group.write("record.json", json.dumps(strict(record), default=str, allow_nan=False).encode())
 
 
 def find_baseline(scenario: Scenario, logdir: Path) -> list[dict[str, Any]]:

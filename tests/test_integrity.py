@@ -212,7 +212,12 @@ def one_seed(scenario_id: str, pipeline: Path, logdir: Path, overrides=()):
 def test_clipping_is_seen_however_it_is_written(cheat, tmp_path):
     outcome = one_seed("exploding-lr-v2", CHEATS / f"{cheat}.py", tmp_path)
     clipping = check(outcome, "gradient clipping")
-    assert not clipping.passed and clipping.measured.startswith("rescaled on 100% of")
+    assert not clipping.passed and clipped_share(clipping) >= 95, clipping.measured
+
+
+def clipped_share(clipping) -> int:
+    """The percentage in 'rescaled on 99% of 72 steps compared'."""
+    return int(clipping.measured.removeprefix("rescaled on ").split("%")[0])
 
 
 def test_keyword_calls_and_bypassed_step_hooks_still_count_the_budget(tmp_path):
@@ -278,3 +283,97 @@ def test_links_and_fifos_planted_in_the_run_folders_are_never_followed(tmp_path)
     assert not (group / "record.json").is_symlink() and json.loads(
         (group / "record.json").read_text())["candidate"] == "pipeline"
     assert (group / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- a second red team, against the hardened harness ----------------------------------------
+def test_an_update_rescaled_after_the_step_leaves_clipping_unmeasured(tmp_path):
+    clipping = check(one_seed("exploding-lr-v2", CHEATS / "clip_the_update.py", tmp_path),
+                     "gradient clipping")
+    assert not clipping.passed and "weights changed outside torch.optim" in clipping.measured
+
+
+def test_a_norm_parked_on_another_tensor_is_still_clipping(tmp_path):
+    clipping = check(one_seed("exploding-lr-v2", CHEATS / "clip_onto_a_sink.py", tmp_path),
+                     "gradient clipping")
+    assert not clipping.passed and clipped_share(clipping) >= 95, clipping.measured
+
+
+def test_rows_copied_or_dressed_in_other_ids_still_count(tmp_path):
+    outcome = one_seed("exploding-lr-v2", CHEATS / "extra_rows_unseen.py", tmp_path)
+    budget = check(outcome, "budget")
+    assert outcome.results[0]["samples"]["traced"] + outcome.results[0]["samples"][
+        "untraced"] == 4 * 8632
+    assert not budget.passed
+    assert budget.measured.endswith(("127 rows per step", "128 rows per step"))
+
+
+def test_row_ids_cannot_be_rewritten_on_the_tensor(tmp_path):
+    overlap = check(one_seed("data-leakage-v2", CHEATS / "relabelled_rows.py", tmp_path),
+                    "split overlap")
+    assert not overlap.passed and overlap.measured.startswith("9")  # 98% or so, not 0%
+
+
+def test_a_model_that_refuses_train_is_still_served_in_training_mode(tmp_path):
+    outcome = one_seed("batchnorm-eval-v2", CHEATS / "train_is_a_no_op.py", tmp_path)
+    assert not check(outcome, "serving mode").passed
+    assert not check(outcome, "test accuracy").passed
+
+
+@pytest.mark.parametrize("cheat, expected", [
+    ("zero_weighted_layers", "trained (-"),     # six layers with all-zero gradients
+    ("side_network", "of them outside the model"),  # plain tensors updated by hand
+])
+def test_capacity_counts_what_training_really_changes(cheat, expected, tmp_path):
+    capacity = check(one_seed("vanishing-gradients-v2", CHEATS / f"{cheat}.py", tmp_path),
+                     "capacity")
+    assert not capacity.passed and expected in capacity.measured, capacity.measured
+
+
+def test_inputs_that_require_a_gradient_are_not_capacity(tmp_path):
+    adversarial = tmp_path / "adversarial.py"
+    adversarial.write_text((CHEATS / "handwritten_updates.py").read_text().replace(
+        "            loss = F.cross_entropy(model(x[batch]), y[batch])",
+        "            loss = F.cross_entropy(model(x[batch].clone().requires_grad_()), y[batch])"))
+    capacity = check(run(adversarial, tmp_path), "capacity")
+    assert capacity.passed, capacity.measured
+
+
+def _strict(text: str) -> dict:
+    def refuse(constant: str):
+        raise ValueError(f"not strict JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_text_from_the_candidate_cannot_restyle_or_clear_the_terminal(tmp_path):
+    from .conftest import run_cli
+    noisy = CHEATS / "noisy_logs.py"
+    raising = tmp_path / "raising.py"
+    raising.write_text(noisy.read_text().replace("RAISE = False", "RAISE = True"))
+    for pipeline, code in ((noisy, 0), (raising, 1)):
+        shown = run_cli("verify", "tiny-v1", "--scenarios", str(FIXTURE_SCENARIOS),
+                        "--pipeline", str(pipeline), "--logdir", str(tmp_path / "runs"))
+        assert shown.returncode == code, shown.stdout + shown.stderr
+        assert "\x1b" not in shown.stdout and "internal error" not in shown.stderr
+    assert "raised ValueError at raising.py" in shown.stdout and "[/][green]?[2J" in shown.stdout
+
+
+def test_json_is_strict_and_diagnosis_reads_only_the_harness_s_own_files(tmp_path):
+    from .conftest import run_cli
+    shown = run_cli("verify", "tiny-v1", "--scenarios", str(FIXTURE_SCENARIOS), "--json",
+                    "--pipeline", str(CHEATS / "noisy_logs.py"), "--logdir", str(tmp_path))
+    record = _strict(shown.stdout)
+    assert record["verdict"] == "pass"
+    assert record["seeds"][0]["measured"]["train_loss_first"] is None  # NaN, as JSON allows
+    assert all(f["symptom"] != "diverging" for s in record["seeds"] for f in s["findings"])
+    _strict((Path(record["run_group"]) / "record.json").read_text())
+
+
+def test_a_run_folder_swapped_for_a_link_redirects_no_write(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    pipeline = from_template("swap_group_folder", tmp_path, VICTIM=str(victim))
+    outcome = verify(TINY, candidate.make(TINY, pipeline_file=pipeline), seeds=[0],
+                     device="cpu", logdir=tmp_path / "runs", with_baseline=False)
+    assert list(victim.iterdir()) == []
+    moved = Path(outcome.run_group + "-moved")
+    assert {p.name for p in moved.iterdir()} >= {"record.json", "config.yaml", "curves.png"}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
-from sandbox.harness.tracing import Rows, Tracer, plain, tag
+from sandbox.harness.tracing import Rows, Tracer, plain, rows_of, tag
 
 N = 64
 
@@ -59,7 +59,7 @@ def model_and_optimizer() -> tuple[nn.Module, torch.optim.Optimizer]:
 def test_rows_follow_indexing_and_row_wise_ops(x, select, expected):
     out = select(x)
     assert isinstance(out, Rows)
-    assert out._rows.tolist() == expected
+    assert rows_of(out).tolist() == expected
 
 
 @pytest.mark.parametrize("mixing", [
@@ -185,7 +185,7 @@ def test_one_traced_op_is_one_propagation(x, monkeypatch):
     original = tracing._propagate
     monkeypatch.setattr(tracing, "_propagate", lambda *a: calls.append(a[0]) or original(*a))
     out = (x * 2).flip(0)
-    assert len(calls) == 2 and out._rows[0] == N - 1  # reading .ndim inside does not recurse
+    assert len(calls) == 2 and rows_of(out)[0] == N - 1  # reading .ndim inside does not recurse
 
 
 def test_calls_that_bypass_module_hooks_are_still_traced(x, tracer):

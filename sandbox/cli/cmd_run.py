@@ -31,15 +31,16 @@ def run(args: argparse.Namespace) -> int:
         outcome = verify(scenario, chosen, seeds=[seed], device=args.device,
                          logdir=args.logdir, on_event=on_event)
     if args.json:
-        print(json.dumps(outcome.to_json(), indent=2))
+        print(json.dumps(outcome.to_json(), indent=2, allow_nan=False))
     else:
         out = render.console()
         result, verdict = outcome.results[0], outcome.seeds[0]
-        out.print(f"{scenario.id} seed {seed} on {verdict.device or '?'}: {verdict.status}"
-                  + (f" - {verdict.error}" if verdict.error else ""))
+        out.print(f"{scenario.id} seed {seed} on {render.safe(verdict.device or '?')}: "
+                  f"{render.safe(verdict.status)}"
+                  + (f" - {render.safe(verdict.error)}" if verdict.error else ""))
         for check in verdict.checks[1:]:
             if check.name in outcome.shown_checks:
-                out.print(f"  {check.name:<18} {check.measured}")
+                out.print(f"  {check.name:<18} {render.safe(check.measured)}")
         if result.get("train_time_s") is not None:
             out.print(f"  {'training time':<18} {result['train_time_s']:.2f} s")
         render.seed_findings(outcome, out)

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                   "id": attempt.id, "status": attempt.status,
                                   "hints": attempt.hints, "revealed": attempt.revealed,
                                   "time_s": attempt.duration_s, "score_s": attempt.score_s,
-                                  "solved_now": recorded.solved_now}}, indent=2))
+                                  "solved_now": recorded.solved_now}}, indent=2, allow_nan=False))
         return EXIT_PASS if outcome.passed else EXIT_FAIL
     scenario, chosen = make_candidate(args, scenario)
     seeds = seed_list(scenario.seeds, args.seeds)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          logdir=args.logdir, on_event=on_event)
     refuse_bad_device(outcome)
     if args.json:
-        print(json.dumps(outcome.to_json(), indent=2))
+        print(json.dumps(outcome.to_json(), indent=2, allow_nan=False))
     else:
         render.verdict(outcome, scenario)
     return EXIT_PASS if outcome.passed else EXIT_FAIL

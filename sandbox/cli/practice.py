@@ -60,7 +60,8 @@ def run_broken(scenario: Scenario, device: str, logdir: Path, out: Console,
 
 def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -> None:
     seed = outcome.seeds[0]
-    out.print(f"seed {seed.seed}: {seed.status}" + (f" ({seed.error})" if seed.error else ""))
+    out.print(f"seed {seed.seed}: {render.safe(seed.status)}"
+              + (f" ({render.safe(seed.error)})" if seed.error else ""))
     loss_chart(outcome.results[0], out)
     if diagnosis:
         render.seed_findings(outcome, out)
@@ -171,7 +172,7 @@ def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, l
                 outcome, _ = verify_workspace(scenario, ws, history, device=device,
                                               logdir=logdir, out=out, findings=findings)
             except SandboxError as error:  # a typo in the workspace: say so, keep watching
-                out.print(f"[red]{escape(str(error))}[/]")
+                out.print(f"[red]{render.safe(error)}[/]")
                 outcome = None
             if outcome is not None and outcome.passed:
                 return "solved"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,17 @@ if TYPE_CHECKING:  # listing must stay fast: no harness imports at run time
     from ..verification import EventFn, Verification
 
 STARS = {1: "*", 2: "**", 3: "***"}
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    """Text a candidate or a log controls, made inert for the terminal: no rich markup
+    (``[/]`` would crash it, ``[green]`` would restyle it) and no control characters
+    (an escape sequence could clear the screen and print a PASS of its own).
+    """
+    return escape(CONTROL.sub("?", str(text)))
 
 
 def unfold(text: str) -> str:
@@ -78,7 +90,7 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
     diagnoser's findings (left out in a mock interview), paths.
     """
     out = out or console()
-    table = Table(title=f"{scenario.id}: {outcome.description}", title_justify="left")
+    table = Table(title=f"{scenario.id}: {safe(outcome.description)}", title_justify="left")
     table.add_column("criterion")
     table.add_column("required")
     for seed in outcome.seeds:
@@ -91,12 +103,13 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         for seed in outcome.seeds:
             c = seed.checks[row]
             measured = c.measured if len(c.measured) < 64 else c.measured[:61] + "..."
+            measured = safe(measured)
             cells.append(f"[green]ok[/] {measured}" if c.passed else f"[red]FAIL[/] {measured}")
         table.add_row(check.name, check.required, *cells)
     out.print(table)
     for seed in outcome.seeds:
         if seed.error:
-            out.print(f"[red]seed {seed.seed}[/] {seed.status}: {seed.error}")
+            out.print(f"[red]seed {seed.seed}[/] {safe(seed.status)}: {safe(seed.error)}")
     n_pass = sum(s.passed for s in outcome.seeds)
     if outcome.passed:
         out.print(f"[bold green]PASS[/]: all {len(outcome.seeds)} seeds meet every criterion "
@@ -118,7 +131,7 @@ def integrity_notes(outcome: Verification, out: Console) -> None:
         out.print("Integrity notes (not criteria; `--json` has them under 'flags'):")
     for flag in outcome.flags:
         seeds = ", ".join(map(str, flag["seeds"]))
-        out.print(f"  [magenta]{flag['flag']}[/] (seed {seeds}): {flag['detail']}")
+        out.print(f"  [magenta]{safe(flag['flag'])}[/] (seed {seeds}): {safe(flag['detail'])}")
 
 
 def known_decoy(outcome: Verification, out: Console) -> None:
@@ -167,13 +180,13 @@ def seed_findings(outcome: Verification, out: Console) -> None:
         seeds = ", ".join(str(seed) for seed, _ in hits)
         seed, first = hits[0]
         since = f" since step {first.step}" if first.step is not None else ""
-        out.print(f"  [yellow]{symptom}[/] (seed {seeds}){since}: {first.evidence}")
+        out.print(f"  [yellow]{safe(symptom)}[/] (seed {seeds}){since}: {safe(first.evidence)}")
 
 
 def finding(item: Finding, out: Console) -> None:
     since = f" since step {item.step}" if item.step is not None else ""
     out.print(f"  [bold yellow]{item.symptom}[/]{since}: {item.title}")
-    out.print(f"    evidence: {item.evidence}")
+    out.print(f"    evidence: {safe(item.evidence)}")
     out.print("    likely causes: " + "; ".join(item.causes))
     out.print("    try: " + "; ".join(item.fixes))
 
@@ -182,9 +195,9 @@ def diagnosis(runs: list[RunDiagnosis], root: Path, out: Console | None = None) 
     """The ``sandbox diagnose`` report: per run, its findings with causes and fixes."""
     out = out or console()
     for run in runs:
-        out.print(f"[bold]{root / run.name if run.name != '.' else root}[/]")
+        out.print(f"[bold]{safe(root / run.name if run.name != '.' else root)}[/]")
         for note in run.notes:
-            out.print(f"  [dim]note: {note}[/]")
+            out.print(f"  [dim]note: {safe(note)}[/]")
         if run.readable and not run.findings:
             out.print("  [green]no symptom found[/]")
         for item in run.findings:
@@ -195,9 +208,9 @@ def diagnosis(runs: list[RunDiagnosis], root: Path, out: Console | None = None) 
 
 def paths(outcome: Verification, out: Console) -> None:
     logdir = Path(outcome.run_group).parent
-    out.print(f"  logs:  {outcome.run_group}")
-    out.print(f"  curves: {outcome.png}")
-    out.print(f"  compare runs: tensorboard --logdir {logdir}")
+    out.print(f"  logs:  {safe(outcome.run_group)}")
+    out.print(f"  curves: {safe(outcome.png)}")
+    out.print(f"  compare runs: tensorboard --logdir {safe(logdir)}")
 
 
 def margins(rows: list[dict[str, Any]], out: Console) -> None:
@@ -216,5 +229,5 @@ def margins(rows: list[dict[str, Any]], out: Console) -> None:
         for name in shown:
             cell = cells[name]
             colour = "green" if cell["passed"] else "red"
-            out.print(f"      [{colour}]{name}[/]: {escape(cell['measured'])} "
-                      f"[dim](required {escape(cell['required'])})[/]", soft_wrap=True)
+            out.print(f"      [{colour}]{name}[/]: {safe(cell['measured'])} "
+                      f"[dim](required {safe(cell['required'])})[/]", soft_wrap=True)

@@ -72,6 +72,16 @@ def find_runs(root: Path) -> list[RunLog]:
     return list(runs.values())
 
 
+def read_files(files: list[Path], name: str, path: Path) -> RunLog:
+    """One run from exactly these event files (the harness reads only its own)."""
+    log = RunLog(name, path)
+    for file in files:
+        _read_file(file, "", log)
+    for points in log.scalars.values():
+        points.sort(key=lambda point: point[0])
+    return log
+
+
 def _run_of(folder: Path, base: Path) -> tuple[Path, str]:
     """The run a folder of event files belongs to, and the prefix its tags get."""
     if folder == base:

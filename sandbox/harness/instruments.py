@@ -4,7 +4,7 @@
   differs from the one ``backward()`` produced (clipping by any name, in the loop or in
   an overridden ``step``). The Tuning Playbook's rule of thumb: clipping that acts on most
   steps is a smaller learning rate in disguise.
-- :class:`GradientRecord`: which tensors received gradients, in the model or not (the
+- :class:`GradientRecord`: which tensors training changes, in the model or not (the
   capacity lock counts what is trained, not only what is registered).
 - :func:`gradient_hooks`: hooks that can change a gradient where the monitor cannot see
   it (tensor hooks on parameters, module backward hooks).
@@ -38,25 +38,28 @@ ALWAYS_MEASURED_STEPS = 16  # the first steps are all compared; after that a ran
 SAMPLED_SHARE = 0.25  # (drawn from the OS, so the candidate cannot know which)
 
 
-def _total_norm(grads: list[torch.Tensor]) -> float:
-    if not grads:
-        return 0.0
-    return float(torch.stack(torch._foreach_norm(grads)).square().sum().sqrt())
+def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+    if not tensors:
+        return torch.zeros(0)
+    return torch.stack(torch._foreach_norm(tensors)).cpu()
 
 
 class ClipMonitor:
-    """Compares the gradients after the optimizer step with those ``backward()`` produced.
-
-    Norms, not in-place version counters: a change made through ``.data`` or inside an
-    overridden ``step()`` shows in the norm.
+    """Compares, per parameter, the gradient after the optimizer step with the one
+    ``backward()`` produced (norms, not in-place version counters: a change made through
+    ``.data``, inside an overridden ``step()`` or moved onto another tensor shows), and
+    whether the weights changed between a step and the next backward pass, where no
+    optimizer works (an update rescaled by hand after the step).
     """
 
     def __init__(self) -> None:
         self.steps = 0  # steps that followed a backward pass the tracer saw
         self.measured = 0
         self.rescaled = 0
+        self.outside = 0  # compared steps after which the weights changed outside the optimizer
         self._optimizers: weakref.WeakSet = weakref.WeakSet()
-        self._snapshot: tuple[list[torch.Tensor], float] | None = None
+        self._snapshot: tuple[list[torch.Tensor], torch.Tensor] | None = None
+        self._weights: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending = False  # a backward pass ended and no step has followed it yet
         self._random = random.Random(os.urandom(16))
         self._handle: Any = None
@@ -73,63 +76,93 @@ class ClipMonitor:
         return [("optimizer step post-hook", optim_module._global_optimizer_post_hooks,
                  self._handle.id)]
 
+    def _params(self) -> list[torch.Tensor]:
+        return [p for opt in list(self._optimizers) for group in opt.param_groups
+                for p in group["params"]]
+
     def after_backward(self) -> None:
         """Called by the tracer when a backward pass through the model ends."""
-        params = [p for opt in list(self._optimizers) for group in opt.param_groups
-                  for p in group["params"] if p.grad is not None]
+        if self._weights:
+            if any(not torch.equal(p.detach(), before) for p, before in self._weights):
+                self.outside += 1
+            self._weights = []
+        params = [p for p in self._params() if p.grad is not None]
         sample = self.steps < ALWAYS_MEASURED_STEPS or self._random.random() < SAMPLED_SHARE
-        self._snapshot = (params, _total_norm([p.grad for p in params])) \
-            if params and sample else None
+        self._snapshot = (params, _norms([p.grad for p in params])) if params and sample \
+            else None
         self._pending = True
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: object,
                     kwargs: object) -> None:
-        first = optimizer not in self._optimizers
+        known = optimizer in self._optimizers
         self._optimizers.add(optimizer)
         if not self._pending:
             return
         self._pending = False
-        self.steps += 1
         snapshot, self._snapshot = self._snapshot, None
-        if snapshot is None and first:  # the optimizer was not known yet: not a sample
-            self.steps -= 1
+        if snapshot is None and not known:  # the optimizer was not known yet: no sample
+            return
+        self.steps += 1
         if snapshot is None:
             return
-        params, norm = snapshot
+        params, before = snapshot
+        now = _norms([p.grad if p.grad is not None else torch.zeros(()) for p in params])
         self.measured += 1
-        now = _total_norm([p.grad for p in params if p.grad is not None])
-        if abs(now - norm) > RESCALE_TOLERANCE * max(norm, 1e-12):
+        if bool(((now - before).abs() > RESCALE_TOLERANCE * before.clamp_min(1e-12)).any()):
             self.rescaled += 1
+        self._weights = [(p, p.detach().clone()) for p in self._params()]
 
     def summary(self) -> dict[str, int]:
-        return {"steps": self.steps, "measured": self.measured, "rescaled": self.rescaled}
+        return {"steps": self.steps, "measured": self.measured, "rescaled": self.rescaled,
+                "outside": self.outside}
 
 
 class GradientRecord:
-    """Every tensor that received a gradient at the end of a backward pass: the model's
-    parameters, and whatever else an optimizer holds.
+    """The tensors that training really changes: leaves of the autograd graph below the
+    model's outputs that persist from one backward pass to the next (weights, not a
+    batch of inputs) and whose gradient is not zero, registered in the model or not (a
+    side network kept in plain tensors counts; a layer multiplied by zero, or never run,
+    does not). Walked on sampled backward passes.
     """
 
-    def __init__(self, clips: ClipMonitor, roots: dict[int, nn.Module]):
-        self._clips = clips
-        self._roots = roots
+    def __init__(self) -> None:
         self.trained: dict[int, tuple[int, tuple[int, ...]]] = {}  # id -> (numel, shape)
-        self._known: set[int] = set()
-        self._seen_roots = 0
-        self._params: list[torch.Tensor] = []
+        self._seen: dict[int, list[Any]] = {}  # id -> [weakref, sightings, gradient seen]
+        self._random = random.Random(os.urandom(16))
+        self.walks = 0
 
-    def after_backward(self) -> None:
-        if len(self._roots) != self._seen_roots:  # cache the candidate tensors per root set
-            self._seen_roots = len(self._roots)
-            self._params = [p for m in self._roots.values() for p in m.parameters()]
-        candidates = list(self._params)
-        candidates += [p for opt in list(self._clips._optimizers) for group in opt.param_groups
-                       for p in group["params"]]
-        for param in candidates:
-            key = id(param)
-            if key not in self._known and param.grad is not None:
-                self._known.add(key)
-                self.trained[key] = (param.numel(), tuple(param.shape))
+    def wants(self) -> bool:
+        """Walk this backward pass? The first ones, then a random share."""
+        return self.walks < ALWAYS_MEASURED_STEPS or self._random.random() < SAMPLED_SHARE
+
+    def walk(self, roots: list[Any]) -> None:
+        """Record the leaves below these ``grad_fn`` nodes (after their backward pass)."""
+        self.walks += 1
+        seen, stack = set(), [r for r in roots if r is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            leaf = getattr(node, "variable", None)
+            if isinstance(leaf, torch.Tensor):
+                self._note(leaf)
+            stack.extend(n for n, _ in getattr(node, "next_functions", ()) if n is not None)
+
+    def _note(self, leaf: torch.Tensor) -> None:
+        key = id(leaf)
+        entry = self._seen.get(key)
+        if entry is None or entry[0]() is not leaf:  # a new tensor (ids are reused)
+            entry = self._seen[key] = [weakref.ref(leaf, self._forget(key)), 0, False]
+        entry[1] += 1
+        grad = leaf.grad
+        entry[2] = entry[2] or grad is None or bool(grad.detach().ne(0).any())  # None:
+        if entry[1] >= 2 and entry[2]:  # torch.autograd.grad, no .grad to look at
+            self.trained[key] = (leaf.numel(), tuple(leaf.shape))
+
+    def _forget(self, key: int) -> Any:
+        return lambda ref: self._seen.pop(key, None)  # runs as the tensor dies, before its
+        # id can be reused
 
     def summary(self, model: nn.Module | None) -> dict[str, Any]:
         registered = {id(p) for p in model.parameters()} if model is not None else set()

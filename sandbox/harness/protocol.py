@@ -142,7 +142,8 @@ _MODEL = _record({"params": _count, "shapes": _SHAPES, "source": _text, "finite"
                   "trained": _count, "foreign": _count, "foreign_shapes": _SHAPES})
 _SAMPLES = _record({"traced": _count, "untraced": _count, "backward_passes": _count,
                     "untraced_evaluated": _count, "foreign_output_hooks": _count})
-_CLIPPING = _record({"steps": _count, "measured": _count, "rescaled": _count})
+_CLIPPING = _record({"steps": _count, "measured": _count, "rescaled": _count,
+                     "outside": _count})
 _SERVING = _record({"train_mode": _list_of(_text, 1000),
                     "buffers_changed": _list_of(_text, 1000), "uses_model": _flag})
 _PREDICTIONS = _record({"test": _any_array, "probe_a": _any_array, "probe_b": _any_array,

@@ -29,11 +29,11 @@ from torch.nn.modules import module as nn_module
 
 
 class Rows(torch.Tensor):
-    """A tensor of development inputs; ``_rows`` holds the row index of each row
-    (shape ``(n,)``), or of the single row it is part of (shape ``()``).
+    """A tensor of development inputs. :func:`rows_of` gives the row index of each of its
+    rows (shape ``(n,)``), or of the single row it is part of (shape ``()``). The indices
+    live in a table of this module's, not on the tensor, where a pipeline could rewrite
+    them in one line.
     """
-
-    _rows: torch.Tensor
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -50,10 +50,22 @@ class Rows(torch.Tensor):
                 return out
 
 
+_ROWS: dict[int, tuple[weakref.ref, torch.Tensor]] = {}  # id(tensor) -> (itself, its rows)
+
+
+def _forget(key: int) -> Callable[[weakref.ref], None]:
+    return lambda ref: _ROWS.pop(key, None)
+
+
 def tag(tensor: torch.Tensor, rows: torch.Tensor) -> Rows:
     tagged = tensor.as_subclass(Rows)
-    tagged._rows = rows
+    _ROWS[id(tagged)] = (weakref.ref(tagged, _forget(id(tagged))), rows)
     return tagged
+
+
+def rows_of(tensor: Any) -> torch.Tensor | None:
+    entry = _ROWS.get(id(tensor))
+    return entry[1] if entry is not None and entry[0]() is tensor else None
 
 
 _ACTIVE: Tracer | None = None  # the tracer of this process, while train() runs
@@ -127,9 +139,11 @@ def _propagate(func: Callable, args: tuple, kwargs: dict, out: Any) -> Any:
     if func in CAT or func in STACK or func in VSTACK:
         return _combine(func, args, kwargs, out)
     src = _source(args, kwargs)
-    if src is None or not isinstance(getattr(src, "_rows", None), torch.Tensor):
+    rows = rows_of(src)
+    if rows is None:
         return out
-    rows = src._rows
+    if _mixes_sources(args, kwargs, rows):  # x * 0 + other: whose rows are these?
+        return _wrap(out, torch.full_like(rows, -1))
     if func in SPLIT or func in UNBIND:
         return _split(func, src, args, kwargs, out)
     if rows.ndim == 0:  # one row: whatever is computed from it still comes from that row
@@ -137,6 +151,18 @@ def _propagate(func: Callable, args: tuple, kwargs: dict, out: Any) -> Any:
     if func in GETITEM:
         return _wrap(out, _index(rows, args[1]) if args[0] is src else None)
     return _wrap(out, _reorder(func, src, rows, args, kwargs))
+
+
+def _mixes_sources(args: tuple, kwargs: dict, rows: torch.Tensor) -> bool:
+    """Two traced tensors with different rows in one row-wise op (mixup, or a pipeline
+    dressing other rows in these rows' ids): the result is no single row's.
+    """
+    for value in (*args, *kwargs.values()):
+        other = rows_of(value)
+        if other is not None and other is not rows and (
+                other.shape != rows.shape or not torch.equal(other, rows)):
+            return True
+    return False
 
 
 def _reorder(func: Callable, src: Rows, rows: torch.Tensor, args: tuple,
@@ -216,7 +242,7 @@ def _split(func: Callable, src: Rows, args: tuple, kwargs: dict, out: Any) -> An
         dim = _dim(_arg(args, kwargs, 1, "dim", 0), src.ndim)
     else:
         dim = _dim(_arg(args, kwargs, 2, "dim", 0), src.ndim)
-    rows = src._rows
+    rows = rows_of(src)
     if rows.ndim == 0 or dim != 0:
         return type(out)(_wrap(part, rows) for part in out)
     if func in UNBIND:
@@ -232,20 +258,21 @@ def _split(func: Callable, src: Rows, args: tuple, kwargs: dict, out: Any) -> An
 def _combine(func: Callable, args: tuple, kwargs: dict, out: Any) -> Any:
     """``cat``/``stack``: rows of the pieces joined, -1 for untraced pieces."""
     pieces = _arg(args, kwargs, 0, "tensors")
-    if not isinstance(pieces, (list, tuple)) or not any(isinstance(p, Rows) for p in pieces):
+    if not isinstance(pieces, (list, tuple)) or not any(rows_of(p) is not None for p in pieces):
         return out
-    first = next(p for p in pieces if isinstance(p, Rows))
-    single = first._rows.ndim == 0
+    first = next(p for p in pieces if rows_of(p) is not None)
+    first_rows = rows_of(first)
+    single = first_rows.ndim == 0
     if func in VSTACK:
         func, dim = (torch.stack if single else torch.cat), 0
     else:
         dim = _dim(_arg(args, kwargs, 1, "dim", 0), first.ndim + (func in STACK))
     if dim != 0:
-        return _wrap(out, first._rows)
+        return _wrap(out, first_rows)
     if (func in STACK) != single:
         return out  # stacking whole batches, or concatenating one row's features
-    device = first._rows.device
-    ids = [p._rows if isinstance(p, Rows) else
+    device = first_rows.device
+    ids = [rows_of(p) if rows_of(p) is not None else
            torch.full((1,) if single else (len(p),), -1, device=device) for p in pieces]
     ids = [i.reshape(1) if single else i for i in ids]
     return _wrap(out, torch.cat([i.to(device) for i in ids]))
@@ -271,13 +298,15 @@ class _Call:
     untraced: int = 0  # rows among ``rows`` that do not come from data.x (-1)
     counted_in: int = -1  # the backward pass it was last counted in
     outputs: tuple = ()  # weak references to the outputs, to see foreign hooks on them
+    source: Any = None  # the input tensor itself: one input is one sample per pass
+    nodes: tuple = ()  # the outputs' grad_fn, held when this pass's graph is walked
 
     @classmethod
-    def of(cls, rows: torch.Tensor | None, batch: int) -> _Call:
+    def of(cls, rows: torch.Tensor | None, batch: int, source: Any = None) -> _Call:
         if rows is None:
-            return cls(None, batch, batch)
+            return cls(None, batch, batch, source=source)
         rows = rows.reshape(-1)
-        return cls(rows, len(rows), int((rows < 0).sum()))
+        return cls(rows, len(rows), int((rows < 0).sum()), source=source)
 
 
 class Tracer:
@@ -304,7 +333,10 @@ class Tracer:
         self._current: list[_Call | None] = []
         self._waiting: dict[int, _Call] = {}  # forward passes with grad, no gradient seen yet
         self._in_backward = False
-        self._counted: set[tuple[int, int]] = set()  # rows counted in this backward pass
+        self._counted: set[int] = set()  # inputs counted in this backward pass
+        self.graph: Any = None  # a GradientRecord, when the capacity lock wants leaves
+        self._walk: list[Any] = []  # grad_fn nodes of this pass's model outputs
+        self._holding: list[_Call] = []  # calls holding nodes until the pass ends
         self._handles: list[Any] = []
 
     def install(self) -> None:
@@ -335,11 +367,12 @@ class Tracer:
         found, unwrapped = _unwrap(args)
         call = None
         if found is not None:
-            call = _Call.of(found._rows, 0)
-        elif torch.is_grad_enabled():
-            data = next((a for a in _tensors(args) if not a.requires_grad and a.ndim), None)
+            call = _Call.of(rows_of(found), 0, source=found)
+        elif torch.is_grad_enabled():  # data, not an activation: no grad_fn (it may still
+            # require a gradient, e.g. for adversarial inputs)
+            data = next((a for a in _tensors(args) if a.grad_fn is None and a.ndim), None)
             if data is not None:
-                call = _Call.of(None, int(data.shape[0]))
+                call = _Call.of(None, int(data.shape[0]), source=data)
         self._current.append(call)
         if found is not None:
             self.roots.setdefault(id(module), module)
@@ -356,8 +389,8 @@ class Tracer:
         """A traced tensor met the weights in an op no module call saw (see
         ``_meets_weights``): record it there; what comes out is the model's, not data.
         """
-        if rows is not None and isinstance(getattr(rows, "_rows", None), torch.Tensor):
-            self._watch(_Call.of(rows._rows, 0), out)
+        if rows_of(rows) is not None:
+            self._watch(_Call.of(rows_of(rows), 0, source=rows), out)
         return plain(out) if isinstance(out, torch.Tensor) else out
 
     def _watch(self, call: _Call, out: Any) -> None:
@@ -370,6 +403,9 @@ class Tracer:
         for tensor in grads:
             tensor.register_hook(fire)
         call.outputs = tuple(weakref.ref(t) for t in grads)
+        if self.graph is not None and self.graph.wants():  # this pass's graph is walked
+            call.nodes = tuple(t.grad_fn for t in grads)
+            self._holding.append(call)
 
     def _hook(self, call: _Call) -> Callable[[torch.Tensor], None]:
         def fire(grad: torch.Tensor) -> None:
@@ -379,7 +415,7 @@ class Tracer:
             self._waiting.pop(id(call), None)
             if any(len(getattr(r(), "_backward_hooks", None) or ()) > 1 for r in call.outputs):
                 self.foreign_output_hooks += 1
-            key = (call.rows.data_ptr(), len(call.rows)) if call.rows is not None else None
+            key = id(call.source) if call.source is not None else None
             if key is None or key not in self._counted:  # a skip connection from the input
                 if key is not None:  # is not a second sample
                     self._counted.add(key)
@@ -387,6 +423,9 @@ class Tracer:
                 self.traced_samples += call.batch - call.untraced
                 if call.rows is not None:
                     self._note(self.trained, self._trained_rows, call.rows)
+            if call.nodes:
+                self._walk += call.nodes
+                call.nodes = ()
             if not self._in_backward:
                 self._in_backward = True
                 torch.autograd.Variable._execution_engine.queue_callback(self._end_backward)
@@ -396,6 +435,12 @@ class Tracer:
         self._in_backward = False
         self._counted.clear()
         self.backward_passes += 1
+        if self._walk and self.graph is not None:
+            self.graph.walk(self._walk)
+        self._walk = []
+        for call in self._holding:  # an unfired forward is an evaluation: free its graph
+            call.nodes = ()
+        self._holding.clear()
         for listener in self.after_backward:
             listener()
 

@@ -118,7 +118,7 @@ def blank_result(**values: Any) -> dict[str, Any]:
         "val_metric": None, "loss_digest": "", "rows": None, "model": None,
         "samples": {"traced": 0, "untraced": 0, "backward_passes": 0,
                     "untraced_evaluated": 0, "foreign_output_hooks": 0},
-        "clipping": {"steps": 0, "measured": 0, "rescaled": 0}, "tampered": [],
+        "clipping": {"steps": 0, "measured": 0, "rescaled": 0, "outside": 0}, "tampered": [],
         "gradient_hooks": [], "serving": None, "predictions": None}
     result.update(values)
     return result
@@ -203,8 +203,9 @@ class Instruments:
         self.telemetry = Telemetry(writer, cadence=cadence)
         self.tracer = Tracer(n_rows)
         self.clips = ClipMonitor()
-        self.gradients = GradientRecord(self.clips, self.tracer.roots)
-        self.tracer.after_backward += [self.clips.after_backward, self.gradients.after_backward]
+        self.gradients = GradientRecord()
+        self.tracer.graph = self.gradients
+        self.tracer.after_backward.append(self.clips.after_backward)
         self.seal = Seal()  # made before the candidate's code runs
         self.tampered: list[str] = []
         self._installed = False
@@ -346,8 +347,9 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
     x = torch.from_numpy(inputs)
     classes = data.num_classes
     size = max(2, batch_size)
-    model.train()  # as a serving process finds a model it has just loaded: predict() sets
-    # the mode it needs
+    for layer in model.modules():  # as a serving process finds a model it has just loaded:
+        layer.__dict__["training"] = True  # predict() sets the mode it needs (set directly:
+        # a train() the pipeline overrode could refuse)
     with ServingMonitor(model) as monitor, torch.no_grad():
         scores = _predict_rows(predict, model, x, batch_size, device, classes)
         pairs = [companion_batches(i, len(x), size) for i in range(min(PROBE_SIZE, len(x)))]
