@@ -10,6 +10,7 @@ from pathlib import Path
 import bench_cli
 import bench_diagnosis
 import bench_integrity
+import bench_margins
 import bench_practice
 import bench_telemetry
 import torch
@@ -26,13 +27,15 @@ def main() -> None:
     tele += bench_telemetry.main()
     integrity = ["", "## Verdict-integrity checks: their cost on verify", ""]
     integrity += bench_integrity.main()
+    margin = ["", "## Verdict margins: every fix `sandbox check` runs, on its worst seed", ""]
+    margin += bench_margins.main()
     diag = ["", "## Diagnoser: precision and recall; probe overhead", ""]
     diag += bench_diagnosis.main()
     practice = ["", "## Practice commands and the history database (whole processes; "
                 "writes in-process, 300 each)", ""]
     practice += bench_practice.main()
     out = Path(__file__).with_name("RESULTS.md")
-    out.write_text("\n".join(header + cli + tele + integrity + diag + practice) + "\n")
+    out.write_text("\n".join(header + cli + tele + integrity + margin + diag + practice) + "\n")
     print(f"wrote {out}")
 
 

@@ -149,6 +149,14 @@ def _measurements(result: dict[str, Any]) -> dict[str, Any]:
 EventFn = Callable[[Job, str, Any], None]
 
 
+def use_fixed_salt(text: str | None) -> None:
+    """Draw every later hidden sample with this salt (None: random again), as
+    ``SANDBOX_TEST_SALT`` does for the CLI: graders scoring many candidates in Python.
+    """
+    global _FIXED_SALT
+    _FIXED_SALT = text
+
+
 def hidden_salt() -> tuple[bytes, dict[str, str]]:
     """The salt of the hidden sample, and how it was chosen (for the provenance)."""
     if _FIXED_SALT is not None:
