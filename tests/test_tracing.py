@@ -226,3 +226,10 @@ def test_a_hook_on_the_models_output_is_noticed(x, tracer):
     out.register_hook(lambda g: g * 0.01)
     out.pow(2).mean().backward()
     assert tracer.foreign_output_hooks == 1
+
+
+def test_a_tensor_cast_to_rows_by_hand_counts_as_untraced(tracer):
+    model, optimizer = model_and_optimizer()
+    forged = torch.randn(12, 5).as_subclass(Rows)  # no row ids of the harness's
+    step(model, forged, optimizer)
+    assert (tracer.traced_samples, tracer.untraced_samples) == (0, 12)

@@ -1,11 +1,13 @@
 """Which development rows the model trained on and which it was only evaluated on.
 
-The harness hands the pipeline ``data.x`` as :class:`Rows`, a tensor that carries the
-index of each of its rows in the development split through indexing, ``cat``/``stack``,
-``split``, moves between devices and row-wise arithmetic (preprocessing). When such a
-tensor enters a ``torch.nn.Module``, a global forward hook records its rows and hands the
-module a plain tensor, so the model itself runs at full speed. A hook on the module's
-output tells whether a gradient came back to it:
+The harness hands the pipeline ``data.x`` as :class:`Rows`, a tensor whose rows keep the
+index of each row in the development split (in a table of this module's, not on the
+tensor) through indexing, ``cat``/``stack``, ``split``, moves between devices and
+row-wise arithmetic (preprocessing). When such a tensor enters a ``torch.nn.Module``, a
+global forward hook records its rows and hands the module a plain tensor, so the model
+itself runs at full speed; where no module call sees it (a keyword argument,
+``layer.forward(x)``, a functional model), the first op that meets a weight records it.
+A hook on the output tells whether a gradient came back to it:
 
 - rows whose forward pass received a gradient were **trained on**; their count, summed
   over backward passes, is the training budget in samples (hand-written updates, LBFGS's
@@ -366,16 +368,15 @@ class Tracer:
             return None
         found, unwrapped = _unwrap(args)
         call = None
-        if found is not None:
+        if found is not None and rows_of(found) is not None:
             call = _Call.of(rows_of(found), 0, source=found)
+            self.roots.setdefault(id(module), module)
         elif torch.is_grad_enabled():  # data, not an activation: no grad_fn (it may still
             # require a gradient, e.g. for adversarial inputs)
-            data = next((a for a in _tensors(args) if a.grad_fn is None and a.ndim), None)
+            data = next((a for a in _tensors(unwrapped) if a.grad_fn is None and a.ndim), None)
             if data is not None:
                 call = _Call.of(None, int(data.shape[0]), source=data)
         self._current.append(call)
-        if found is not None:
-            self.roots.setdefault(id(module), module)
         return unwrapped if found is not None else None
 
     def _post(self, module: torch.nn.Module, args: tuple, out: Any) -> None:
