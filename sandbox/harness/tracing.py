@@ -480,10 +480,6 @@ class Tracer:
         """Rows only ever evaluated: the pipeline's validation set."""
         return self.evaluated & ~self.trained
 
-    @property
-    def samples(self) -> int:
-        return self.traced_samples + self.untraced_samples
-
 
 def _tensors(value: Any, depth: int = 0) -> Iterable[torch.Tensor]:
     if isinstance(value, torch.Tensor):
