@@ -47,7 +47,8 @@ def mlp(hidden: int = 64, batchnorm: bool = False) -> nn.Sequential:
 def fit(seed: int, out: Path, *, epochs: int, batch_size: int, lr: float, momentum: float = 0.0,
         adam: bool = False, shuffle: bool = True, step_lr: int | None = None,
         model: nn.Module | None = None, train_size: int | None = None,
-        serve_in_train_mode: bool = False) -> None:
+        serve_in_train_mode: bool = False, milestones: list[int] | None = None,
+        ascend: bool = False) -> None:
     torch.manual_seed(seed)
     x, y, xv, yv = digits(seed)
     if train_size:
@@ -59,6 +60,8 @@ def fit(seed: int, out: Path, *, epochs: int, batch_size: int, lr: float, moment
     optimizer = (torch.optim.Adam(model.parameters(), lr=lr) if adam else
                  torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_lr) if step_lr else None
+    if milestones:  # meant as epochs, stepped every batch below
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
     with Probe(out) as probe:
         probe.watch(model)
         step = 0
@@ -68,7 +71,10 @@ def fit(seed: int, out: Path, *, epochs: int, batch_size: int, lr: float, moment
             for batch in order.split(batch_size):
                 loss = F.cross_entropy(model(x[batch]), y[batch])
                 optimizer.zero_grad()
-                loss.backward()
+                if ascend:  # "maximise the probability of the right class", minimised
+                    F.softmax(model(x[batch]), 1).gather(1, y[batch, None]).mean().backward()
+                else:
+                    loss.backward()
                 optimizer.step()
                 step += 1
                 probe.log("Loss/train", loss.item(), step)
@@ -90,6 +96,15 @@ def dying(seed: int, out: Path) -> None:
     fit(seed, out, epochs=5, batch_size=32, lr=0.05, model=model)
 
 
+def frozen_backbone(seed: int, out: Path) -> None:
+    """Fine-tuning code that froze the feature layers and never unfroze them."""
+    torch.manual_seed(seed)
+    model = mlp()
+    for layer in (model[0], model[2]):
+        layer.requires_grad_(False)
+    fit(seed, out, epochs=4, batch_size=32, lr=0.05, momentum=0.9, model=model)
+
+
 CASES = [
     Case("healthy-adam", lambda s, o: fit(s, o, epochs=10, batch_size=64, lr=1e-3, adam=True),
          frozenset()),
@@ -103,7 +118,15 @@ CASES = [
     Case("unshuffled", lambda s, o: fit(s, o, epochs=6, batch_size=16, lr=0.05,
                                         shuffle=False), frozenset({"oscillating"})),
     Case("lr-too-low", lambda s, o: fit(s, o, epochs=5, batch_size=32, lr=1e-5),
-         frozenset({"not-learning"})),
+         frozenset({"not-learning", "small-updates"})),
+    Case("milestones-per-batch", lambda s, o: fit(s, o, epochs=6, batch_size=32, lr=0.05,
+                                                  milestones=[3, 6]),
+         frozenset({"lr-collapse"}), frozenset({"not-learning", "small-updates"})),
+    Case("frozen-backbone", frozen_backbone, frozenset({"frozen-weights"})),
+    Case("objective-ascent", lambda s, o: fit(s, o, epochs=3, batch_size=32, lr=0.1,
+                                              momentum=0.9, ascend=True),
+         frozenset({"rising-loss"}), frozenset({"diverging", "exploding-gradients",
+                                                "large-updates"})),
     Case("lr-spike-kills-relus", lambda s, o: fit(s, o, epochs=5, batch_size=32, lr=3.0,
                                                   momentum=0.9),
          frozenset({"dead-units"}), frozenset({"not-learning", "exploding-gradients",

@@ -133,8 +133,74 @@ def patients(seed: int, salt: Salt, n_patients: int = 400, visits: int = 4, dim:
     return dev, _make(x, y, 2, pid)
 
 
+def _signal_batch(rng: np.random.Generator, n: int, length: int, channels: int, classes: int,
+                  noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each class is a rhythm: a base frequency per class, shared by every channel with its
+    own phase and gain, plus a slow drift and sensor noise (think of a wrist sensor
+    telling walking from running).
+    """
+    y = rng.integers(0, classes, n)
+    t = np.arange(length)[None, :, None]
+    freq = (1.5 + 1.0 * y)[:, None, None] / length * 2 * np.pi * 4
+    freq = freq * (1 + 0.08 * rng.standard_normal((n, 1, 1)))
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, channels))
+    gain = rng.uniform(0.5, 1.5, (n, 1, channels))
+    drift = np.cumsum(0.05 * rng.standard_normal((n, length, channels)), axis=1)
+    x = gain * np.sin(freq * t + phase) + drift + noise * rng.standard_normal((n, length, channels))
+    return x, y
+
+
+def signals(seed: int, salt: Salt, n: int = 2000, length: int = 64, channels: int = 3,
+            classes: int = 4, noise: float = 0.8,
+            test_size: int = 2000) -> tuple[Split, Split | None]:
+    """Multichannel time series shaped (N, T, C), classed by their rhythm."""
+    dev = _make(*_signal_batch(np.random.default_rng(seed), n, length, channels, classes, noise),
+                classes)
+    if salt is None:
+        return dev, None
+    test = _signal_batch(_test_rng(seed, salt), test_size, length, channels, classes, noise)
+    return dev, _make(*test, classes)
+
+
+def _token_batch(rng: np.random.Generator, n: int, length: int, vocab: int, classes: int,
+                 task: str) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot token sequences (N, T, vocab). ``recall``: the class is the one marker token
+    (ids 0..classes-1) that sits somewhere in the first tenth of the sequence; the rest is
+    filler (ids classes..vocab-1), so a model has to carry it the whole length.
+    ``majority``: the class is the marker that occurs most often, markers sprinkled
+    among the filler.
+    """
+    ids = rng.integers(classes, vocab, (n, length))
+    if task == "recall":
+        y = rng.integers(0, classes, n)
+        ids[np.arange(n), rng.integers(0, max(1, length // 10), n)] = y
+    elif task == "majority":
+        marks = rng.integers(0, classes, (n, length))
+        where = rng.random((n, length)) < 0.3
+        ids = np.where(where, marks, ids)
+        counts = np.stack([(np.where(where, marks, -1) == k).sum(1) for k in range(classes)], 1)
+        counts = counts + 1e-3 * rng.random(counts.shape)  # ties go to a random marker
+        y = counts.argmax(1)
+    else:
+        raise ValueError(f"unknown token task '{task}'; known: recall, majority")
+    return np.eye(vocab, dtype=np.float32)[ids], y
+
+
+def tokens(seed: int, salt: Salt, n: int = 2000, length: int = 40, vocab: int = 12,
+           classes: int = 4, task: str = "majority",
+           test_size: int = 2000) -> tuple[Split, Split | None]:
+    """Sequences of one-hot tokens shaped (N, T, vocab); see :func:`_token_batch`."""
+    dev = _make(*_token_batch(np.random.default_rng(seed), n, length, vocab, classes, task),
+                classes)
+    if salt is None:
+        return dev, None
+    test = _token_batch(_test_rng(seed, salt), test_size, length, vocab, classes, task)
+    return dev, _make(*test, classes)
+
+
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
-    "digits": digits, "shells": shells, "patients": patients}
+    "digits": digits, "shells": shells, "patients": patients, "signals": signals,
+    "tokens": tokens}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -54,12 +54,15 @@ class GradientWatcher:
         self._watched_optimizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.names: dict[int, str] = {}
         self._before: dict[int, torch.Tensor] = {}
+        self._watched: list[tuple[str, weakref.ref]] = []
+        self._still: list[tuple[str, torch.Tensor]] = []
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def watch(self, model: torch.nn.Module) -> None:
         for name, param in model.named_parameters():
             if param.ndim > 1:
                 self.names[id(param)] = layer_name(name)
+                self._watched.append((layer_name(name), weakref.ref(param)))
 
     def install(self) -> None:
         from torch.optim.optimizer import (
@@ -108,17 +111,35 @@ class GradientWatcher:
         step = self.steps
         self.writer.add("lr", float(optimizer.param_groups[0]["lr"]), step)
         layers = [(name, p) for name, p in self._layers(optimizer) if p.grad is not None]
-        if not layers:
+        self._still = self._not_stepped(layers)
+        if not layers and not self._still:
             return
-        params = [p.detach() for _, p in layers]
+        snapshot = layers + self._still
         with torch.no_grad():
+            self._before = {id(p): copy for (_, p), copy in
+                            zip(snapshot, torch._foreach_mul([p.detach() for _, p in snapshot],
+                                                             1.0), strict=True)}
+            if not layers:
+                return
             norms = torch.stack(torch._foreach_norm([p.grad for _, p in layers]))
             total = float(norms.square().sum().sqrt())
-            self._before = {id(p): copy for (_, p), copy in
-                            zip(layers, torch._foreach_mul(params, 1.0), strict=True)}
         for (name, _), norm in zip(layers, norms.tolist(), strict=True):
             self.writer.add(f"grad_norm/{name}", norm, step)
         self.writer.add("grad_norm/global", total, step)
+
+    def _not_stepped(self, layers: list[tuple[str, torch.Tensor]]
+                     ) -> list[tuple[str, torch.Tensor]]:
+        """The watched model's layers this step cannot move: not in the optimizer (it was
+        built over another model's parameters) or frozen. Their update ratio is logged as
+        what it is, zero, so weights that never change show in the log.
+        """
+        stepped = {id(p) for _, p in layers}
+        still = []
+        for name, ref in self._watched:
+            param = ref()
+            if param is not None and id(param) not in stepped:
+                still.append((name, param))
+        return still
 
     def _post(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
         if self.after_step is not None and self._watches(optimizer):
@@ -126,6 +147,9 @@ class GradientWatcher:
         if not self._before:
             return
         layers = [(name, p) for name, p in self._layers(optimizer) if id(p) in self._before]
+        held = {id(p) for _, p in layers}
+        layers += [(name, p) for name, p in self._still if id(p) not in held]
+        self._still = []
         befores = [self._before[id(p)] for _, p in layers]
         with torch.no_grad():
             moved = torch._foreach_norm(torch._foreach_sub([p.detach() for _, p in layers],

@@ -87,22 +87,55 @@ def test_healthy_runs_get_no_finding(case: str, tmp_path: Path):
     assert symptoms_in(write(tmp_path / "run", HEALTHY[case]())) == set()
 
 
-PATHOLOGIES: dict[str, tuple[str, Callable[[], dict[str, np.ndarray | list[float]]]]] = {
-    "nan": ("diverging", lambda: {"Loss/train": [2.3, 2.8, 4.1, 9.0, math.nan]}),
-    "rising": ("diverging", lambda: {"loss": noisy(np.geomspace(2.3, 40, 100), 0.1)}),
-    "flat at chance": ("not-learning",
+def healthy_then_nan(n: int = 300, at: int = 220) -> list[float]:
+    """A hand-written log(softmax): fine until the model is confident, then log(0)."""
+    values = list(noisy(decay(n, end=0.05), 0.2)[:at])
+    return values + [math.nan] * (n - at)
+
+
+def milestones_per_batch(n: int = N) -> dict[str, np.ndarray]:
+    """MultiStepLR(milestones=[10, 20]) meant as epochs, stepped every batch."""
+    lr = 0.1 * np.where(np.arange(n) < 10, 1.0, 0.1) * np.where(np.arange(n) < 20, 1.0, 0.1)
+    loss = 1.0 + 1.3 * np.exp(-np.minimum(np.arange(n), 20) / 15)  # falls, then stalls
+    return {"train/loss": noisy(loss, 0.05), "train/lr": lr}
+
+
+PATHOLOGIES: dict[str, tuple[set[str], Callable[[], dict[str, np.ndarray | list[float]]]]] = {
+    "nan": ({"diverging"}, lambda: {"Loss/train": [2.3, 2.8, 4.1, 9.0, math.nan]}),
+    "rising": ({"diverging", "rising-loss"},
+               lambda: {"loss": noisy(np.geomspace(2.3, 40, 100), 0.1)}),
+    "rising slowly": ({"rising-loss"},
+                      lambda: {"loss": noisy(np.linspace(0.69, 1.2, 300), 0.1)}),
+    "nan after progress": ({"sudden-nan"}, lambda: {"train_loss": healthy_then_nan()}),
+    "flat at chance": ({"not-learning"},
                        lambda: {"train_loss": np.log(10) + 0.02 * rng().standard_normal(300)}),
-    "sawtooth": ("oscillating", lambda: {"loss/train": noisy(sawtooth(), 0.05)}),
-    "overfitting": ("overfitting", lambda: {
+    "sawtooth": ({"oscillating"}, lambda: {"loss/train": noisy(sawtooth(), 0.05)}),
+    "overfitting": ({"overfitting"}, lambda: {
         "Loss/train": noisy(decay(), 0.1),
         "Loss/val": val_curve(decay(), 20, turn=0.4)}),
+    "lr collapse": ({"lr-collapse"}, milestones_per_batch),
 }
 
 
 @pytest.mark.parametrize("case", PATHOLOGIES)
 def test_each_pathology_is_named(case: str, tmp_path: Path):
-    symptom, make = PATHOLOGIES[case]
-    assert symptoms_in(write(tmp_path / "run", make())) == {symptom}
+    symptoms, make = PATHOLOGIES[case]
+    assert symptoms_in(write(tmp_path / "run", make())) == symptoms
+
+
+def test_schedules_that_end_low_or_restart_are_not_a_collapse(tmp_path: Path):
+    t = np.arange(N)
+    cosine = 0.05 * (1 + np.cos(np.pi * t / N)) / 2
+    restarts = 0.05 * (1 + np.cos(np.pi * (t % 50) / 50)) / 2
+    for name, lr in (("cosine", cosine), ("restarts", restarts)):
+        run = write(tmp_path / name, {"loss/train": noisy(decay(), 0.2), "lr": lr})
+        assert symptoms_in(run) == set(), name
+
+
+def test_a_loss_that_blows_up_before_its_nan_is_divergence_not_a_sudden_nan(tmp_path: Path):
+    blow_up = list(noisy(decay(200, end=0.2), 0.1)) + list(np.geomspace(0.3, 1e4, 30)) + [
+        math.inf]
+    assert symptoms_in(write(tmp_path / "run", {"loss/train": blow_up})) == {"diverging"}
 
 
 def test_a_finding_has_the_step_where_it_starts(tmp_path: Path):
@@ -202,6 +235,19 @@ def test_exploding_gradients_and_large_updates():
     found = {f.symptom: f for f in diagnose_scalars(series)}
     assert set(found) == {"exploding-gradients", "large-updates"}
     assert found["exploding-gradients"].step == 4
+
+
+def test_updates_too_small_to_learn_and_weights_that_never_change():
+    loss = [(s, 2.3) for s in range(1, 41)]
+    tiny = {f"update_ratio/fc{i}": [(s, 3e-7) for s in range(1, 41)] for i in range(3)}
+    assert [f.symptom for f in diagnose_scalars({"loss/train": loss, **tiny})] == [
+        "not-learning", "small-updates"]
+    head_only = {**{f"update_ratio/fc{i}": [(s, 0.0) for s in range(1, 41)] for i in range(2)},
+                 "update_ratio/head": [(s, 1e-3) for s in range(1, 41)]}
+    [frozen] = diagnose_scalars({"loss/train": [(1, 1.0)], **head_only})
+    assert frozen.symptom == "frozen-weights" and "2 of 3 layers" in frozen.evidence
+    one_still = {**head_only, "update_ratio/fc1": [(s, 1e-3) for s in range(1, 41)]}
+    assert diagnose_scalars({"loss/train": [(1, 1.0)], **one_still}) == []  # 1 of 3
 
 
 def test_dead_units_need_most_units_silent_late_in_the_run():

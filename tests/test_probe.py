@@ -27,7 +27,9 @@ def one_thread():
 
 
 @pytest.mark.parametrize("name", ["healthy-small-batch", "healthy-step-lr", "dying-relu",
-                                  "unshuffled", "batchnorm-train-mode-eval"])
+                                  "unshuffled", "batchnorm-train-mode-eval", "lr-too-low",
+                                  "milestones-per-batch", "frozen-backbone",
+                                  "objective-ascent"])
 def test_zoo_case_is_diagnosed_as_labelled(name: str, tmp_path: Path):
     case = ZOO[name]
     case.loop(0, tmp_path)

@@ -44,6 +44,37 @@ def test_gradient_watcher_logs_per_layer_at_its_cadence(tmp_path: Path):
     assert all(v > 0 for _, v in series["update_ratio/2"])
 
 
+def test_layers_the_optimizer_cannot_move_are_logged_as_still(tmp_path: Path):
+    """The optimizer was built over a model object that was then replaced, and one layer
+    of the replacement is frozen: neither moves, and the log says so with a ratio of 0.
+    """
+    writer = EventWriter(tmp_path)
+    watcher = GradientWatcher(writer, cadence=5)
+
+    def net() -> torch.nn.Sequential:
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+    stale, model = net(), net()
+    watcher.watch(model)
+    optimizers = [torch.optim.SGD(stale.parameters(), lr=0.1),
+                  torch.optim.SGD(model.parameters(), lr=0.1)]
+    watcher.install()
+    try:
+        for step in range(8):
+            optimizer = optimizers[step >= 4]  # then the right one, with layer 0 frozen
+            model[0].requires_grad_(step < 4)
+            optimizer.zero_grad()
+            model(torch.randn(16, 4)).pow(2).mean().backward()
+            optimizer.step()
+    finally:
+        watcher.remove()
+    writer.flush()
+    series = read_scalars(tmp_path)
+    assert [v for _, v in series["update_ratio/0"]] == [0.0] * 5  # steps 1, 2, 4, 5, 8
+    assert [v == 0.0 for _, v in series["update_ratio/2"]] == [True] * 3 + [False] * 2
+    assert "grad_norm/2" in series and "grad_norm/0" not in series
+
+
 def _train_steps(model: torch.nn.Module, telemetry: Telemetry, steps: int,
                  x: torch.Tensor) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)

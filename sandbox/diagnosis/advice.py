@@ -88,4 +88,51 @@ SYMPTOMS: dict[str, Advice] = {
         ("split by group (patient, user, source) before any preprocessing",
          "deduplicate before splitting",
          "score validation exactly the way the model will be served")),
+    "rising-loss": Advice(
+        "The training loss goes up",
+        ("a sign error: the loss (or the update) climbs the objective instead of descending it",
+         "an objective meant to be maximised (a likelihood, a score) handed to a minimiser, "
+         "or the reverse",
+         "a learning rate so high that every step overshoots"),
+        ("check the sign of every term of the loss and of any hand-written update",
+         "overfit one batch: a sound loss and update drive it to about zero",
+         "then look at the learning rate")),
+    "sudden-nan": Advice(
+        "The loss turns NaN in the middle of healthy training",
+        ("a numerically unstable loss: log(softmax(x)), log(sigmoid(x)) or log(p) without "
+         "eps gives log(0) = -inf once the model is confident",
+         "a division by a quantity that reaches zero, or exp() of a growing logit",
+         "a single exploding gradient step (look at the gradient norm just before)"),
+        ("use the fused, stable forms: F.log_softmax, F.cross_entropy, "
+         "F.binary_cross_entropy_with_logits, torch.logsumexp",
+         "torch.autograd.set_detect_anomaly(True) on a short rerun names the operation",
+         "clamp or add eps where a log or division is unavoidable")),
+    "small-updates": Advice(
+        "Each step barely moves the weights",
+        ("learning rate far too low for this optimizer (SGD kept an Adam learning rate, or "
+         "a decimal slipped)",
+         "a schedule that decayed the learning rate to almost nothing",
+         "loss scaled down (divided by a large constant or a huge accumulation factor)"),
+        ("raise the learning rate until update/weight ratios sit near 1e-3 (an LR range "
+         "test finds the scale)",
+         "an adaptive optimizer (Adam) at its usual 1e-3")),
+    "frozen-weights": Advice(
+        "The weights never change",
+        ("the optimizer holds the parameters of another model object (re-created, copied "
+         "or loaded after the optimizer was built)",
+         "requires_grad=False left on, or the layers missing from the optimizer's "
+         "parameter groups",
+         "the graph is cut (.detach(), torch.no_grad(), .data) before these layers"),
+        ("build the optimizer from the final model's parameters, after any re-creation or "
+         "wrapping",
+         "check {id(p) for p in model.parameters()} against the optimizer's param_groups",
+         "unfreeze what should train: requires_grad_(True)")),
+    "lr-collapse": Advice(
+        "The learning rate collapses early",
+        ("a scheduler stepped every batch whose milestones or step size are counted in "
+         "epochs",
+         "a decay factor (gamma) far too small, or a schedule sized for a longer run"),
+        ("step epoch-based schedulers once per epoch, or give them milestones in steps",
+         "size the schedule to the run's real number of steps; a constant LR is a sound "
+         "baseline")),
 }

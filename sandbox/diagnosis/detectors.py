@@ -214,9 +214,13 @@ def _global_norms(curves: Curves) -> tuple[str, Series]:
 def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
     """The global gradient norm becomes NaN/inf or rises 100x above its first values
     (median of the first three measurements), two orders of magnitude being well beyond
-    what a loss landscape's curvature changes do in a healthy run.
+    what a loss landscape's curvature changes do in a healthy run. Norms logged once the
+    training loss is NaN/inf are left out: they follow from the loss, whatever broke it.
     """
     tag, points = _global_norms(curves)
+    nan_loss = _first_non_finite(curves, "train_loss")
+    if nan_loss is not None:  # a NaN loss makes NaN gradients: a consequence, not evidence
+        points = [(s, v) for s, v in points if s < nan_loss[0]]
     if len(points) < 2:
         return None
     broken = next(((s, v) for s, v in points if not math.isfinite(v)), None)
@@ -289,16 +293,144 @@ def optimistic_validation(curves: Curves) -> tuple[int | None, str] | None:
                          f"{curves.name('test_metric')} {test[-1][1]:.3f}")
 
 
+def _rank(values: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(values, kind="stable"), kind="stable").astype(np.float64)
+
+
+def rising_loss(curves: Curves) -> tuple[int | None, str] | None:
+    """The training loss ends (median of its last 10%) more than 10% of its start above
+    where it started (median of the first 5%), every value finite, and the rise is steady:
+    the running median's rank correlation with the step is 0.5 or more. A minimised loss
+    that goes *up* for most of a run is the Tuning Playbook's "almost always a bug": a sign
+    error in the loss or in the update, or an objective meant to be maximised.
+    """
+    if any(not math.isfinite(v) for _, v in curves.train_loss):
+        return None
+    steps, values = _arrays(curves.train_loss)
+    if len(values) < 20:
+        return None
+    start, end = _head(values), _tail(values)
+    if end - start <= 0.1 * max(abs(start), 1e-8):
+        return None
+    smooth = rolling_median(values, max(3, len(values) // 20) | 1)
+    rho = float(np.corrcoef(_rank(steps.astype(np.float64)), _rank(smooth))[0, 1])
+    if not rho >= 0.5:
+        return None
+    since = int(steps[int(np.argmin(smooth))])
+    return since, (f"{curves.name('train_loss')} rose from {start:.4g} to {end:.4g} and kept "
+                   f"rising (rank correlation with the step {rho:.2f})")
+
+
+def sudden_nan(curves: Curves) -> tuple[int | None, str] | None:
+    """The training loss turns NaN/inf after it had fallen to half its start or less, and
+    the last finite values (5% of them, at least three) sit within twice the best running
+    median: training was going well and nothing blew up first. That is a number that
+    overflowed or a log of zero in the loss (AUTOTRAINER's and DeepDiagnosis' NaN-loss
+    checks name the event; the healthy run before it names the cause), not a learning
+    rate that diverged.
+    """
+    broken = _first_non_finite(curves, "train_loss")
+    if broken is None:
+        return None
+    nan_step = broken[0]
+    value = next(v for s, v in curves.train_loss if s == nan_step and not math.isfinite(v))
+    before = [(s, v) for s, v in curves.train_loss if s < nan_step]
+    _, values = _arrays(before)
+    if len(values) < 10:
+        return None
+    start = _head(values)
+    smooth = rolling_median(values, max(3, len(values) // 20) | 1)
+    best = float(smooth.min())
+    recent = float(np.median(values[-max(3, len(values) // 20):]))
+    if start <= 0 or best > 0.5 * start or recent > 2 * best:
+        return None
+    return nan_step, (f"{curves.name('train_loss')} fell from {start:.4g} to {best:.4g}, was "
+                      f"{recent:.4g} just before, then became {value} at step "
+                      f"{nan_step}")
+
+
+SMALL_UPDATE = 1e-5
+
+
+def small_updates(curves: Curves) -> tuple[int | None, str] | None:
+    """The median update/weight ratio across layers, after the first 10% of each layer's
+    measurements, is below 1e-5 (DeepDiagnosis' threshold; healthy training sits near
+    1e-3): every step nudges the weights by a hundred-thousandth, so the run would need
+    thousands of times more steps. Layers that never change at all are frozen-weights'
+    business and are left out.
+    """
+    medians = []
+    for _, points in curves.update_ratios:
+        _, values = _arrays(points)
+        values = values[len(values) // 10:]
+        if len(values) and values.max() > 0:
+            medians.append(float(np.median(values)))
+    if not medians:
+        return None
+    overall = float(np.median(medians))
+    if overall >= SMALL_UPDATE:
+        return None
+    return None, (f"the median update/weight ratio over {len(medians)} layers is "
+                  f"{overall:.1e}, below 1e-5 (healthy is about 1e-3)")
+
+
+def frozen_weights(curves: Curves) -> tuple[int | None, str] | None:
+    """Half or more of the layers with an update ratio logged have a ratio of exactly zero at
+    every logged step (DeepDiagnosis' unchanged-weight check; TrainCheck's "step did not
+    update any parameter"): the optimizer steps, but not these weights. They are frozen,
+    missing from the optimizer, or belong to a model object that is no longer trained.
+    """
+    layers = [(tag, [v for _, v in finite(points)]) for tag, points in curves.update_ratios]
+    layers = [(tag, values) for tag, values in layers if len(values) >= 2]
+    frozen = [tag for tag, values in layers if max(values) == 0.0]
+    if not frozen or 2 * len(frozen) < len(layers):
+        return None
+    shown = ", ".join(frozen[:4]) + (", ..." if len(frozen) > 4 else "")
+    return None, (f"{len(frozen)} of {len(layers)} layers never changed: update ratio 0 at "
+                  f"every logged step ({shown})")
+
+
+LR_COLLAPSE = 0.01
+
+
+def lr_collapse(curves: Curves) -> tuple[int | None, str] | None:
+    """The learning rate falls to 1% of its peak or less before half of the run's steps and
+    never comes back above 10% of it. A schedule that ends near zero (cosine, linear decay)
+    gets there at the end; one whose milestones, counted in epochs, are stepped every batch
+    gets there in the first epochs (Karpathy: "do not trust learning rate decay defaults").
+    """
+    points = finite(curves.lr)
+    if len(points) < 5:
+        return None
+    peak_at = max(range(len(points)), key=lambda i: points[i][1])
+    peak = points[peak_at][1]
+    if peak <= 0:
+        return None
+    end = max([points[-1][0]] + [s for s, _ in curves.train_loss])
+    low = next(((s, v) for s, v in points[peak_at:] if v <= 1.001 * LR_COLLAPSE * peak), None)
+    if low is None or low[0] >= end / 2:
+        return None
+    if any(v > 0.1 * peak for s, v in points if s > low[0]):
+        return None
+    return low[0], (f"{curves.name('lr')} fell from {peak:.3g} to {low[1]:.3g} by step "
+                    f"{low[0]} of {end}, and stayed there")
+
+
 RULES: dict[str, Rule] = {
     "diverging": diverging, "not-learning": not_learning, "oscillating": oscillating,
     "overfitting": overfitting, "vanishing-gradients": vanishing_gradients,
     "exploding-gradients": exploding_gradients, "large-updates": large_updates,
     "dead-units": dead_units, "eval-batch-dependence": eval_batch_dependence,
-    "optimistic-validation": optimistic_validation,
+    "optimistic-validation": optimistic_validation, "rising-loss": rising_loss,
+    "sudden-nan": sudden_nan, "small-updates": small_updates,
+    "frozen-weights": frozen_weights, "lr-collapse": lr_collapse,
 }
 
 # A diverging run swings and stalls on its way to NaN: naming those too adds nothing.
 # Swings explain a lack of progress, and an oscillating training loss cannot say whether
-# training "keeps falling" (overfitting).
-MASKED_BY = {"not-learning": ("diverging", "oscillating"), "oscillating": ("diverging",),
-             "overfitting": ("oscillating",)}
+# training "keeps falling" (overfitting). A NaN out of a healthy run is not divergence,
+# and a rising loss is not a lack of learning. Dead units give their layers no gradient:
+# those weights stand still because of them.
+MASKED_BY = {"not-learning": ("diverging", "oscillating", "rising-loss"),
+             "oscillating": ("diverging",), "overfitting": ("oscillating",),
+             "diverging": ("sudden-nan",), "frozen-weights": ("dead-units",)}
