@@ -223,9 +223,10 @@ def _capacity(result: dict[str, Any], tolerance: float,
 
 def _clipping(result: dict[str, Any], limit: float) -> Check:
     """Rescaling the gradient on most steps is a smaller learning rate in disguise. The
-    steps compared must be most of the training: updates the harness did not see (by hand,
-    or around torch.optim's step hooks) or gradients rescaled before they reach the
-    weights (hooks) leave it unmeasured.
+    steps compared must be most of the optimizer steps, and the weights must not change
+    where no optimizer stepped (after a step, or between the backward passes of an
+    accumulated step): updates by hand or around torch.optim's step hooks, and gradients
+    rescaled before they reach the weights (hooks), leave it unmeasured.
     """
     required = f"rescaled on <= {limit:.0%} of steps"
     hooks = result.get("gradient_hooks") or []
@@ -236,10 +237,11 @@ def _clipping(result: dict[str, Any], limit: float) -> Check:
         return Check("gradient clipping", required, f"not measured: gradient hooks can rescale "
                      f"gradients unseen ({where})", False)
     steps = clipping.get("steps", 0)
-    updates = max(counted.get("backward_passes", 0), result.get("steps") or 0)
-    if not clipping.get("measured") or steps < updates / 2:
+    updates = result.get("steps") or 0
+    if not clipping.get("measured") or steps < updates / 2 or (
+            not updates and counted.get("backward_passes")):
         return Check("gradient clipping", required, f"not measured: {steps} of {updates} "
-                     "updates were a torch.optim step after a backward pass the harness saw",
+                     "optimizer steps followed a backward pass the harness saw",
                      False)
     if clipping.get("outside"):
         return Check("gradient clipping", required, "not measured: the weights changed "

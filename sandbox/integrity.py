@@ -51,12 +51,13 @@ def _harness_flags(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if hooked:
         found.append(_flag("gradient-hooks", hooked, "hooks on parameters or modules can "
                            "rewrite gradients where the harness does not see them"))
-    manual = [r["seed"] for r in results if (r.get("steps") or 0)
-              < ((r.get("samples") or {}).get("backward_passes") or 0) / 2]
+    manual = [r["seed"] for r in results
+              if (not r.get("steps") and (r.get("samples") or {}).get("backward_passes"))
+              or (r.get("clipping") or {}).get("outside")]
     if manual:
-        found.append(_flag("updates-outside-optimizer", manual, "most gradients computed were "
-                           "not followed by a torch.optim step the harness saw: the weights "
-                           "were updated by hand, or the step hooks were bypassed"))
+        found.append(_flag("updates-outside-optimizer", manual, "the weights changed where no "
+                           "torch.optim step the harness saw ran: they were updated by hand, "
+                           "or the step hooks were bypassed"))
     untraced = [r["seed"] for r in results if (r.get("samples") or {}).get("untraced")
                 or (r.get("samples") or {}).get("untraced_evaluated")]
     if untraced:

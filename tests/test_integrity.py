@@ -377,3 +377,36 @@ def test_a_run_folder_swapped_for_a_link_redirects_no_write(tmp_path):
     assert list(victim.iterdir()) == []
     moved = Path(outcome.run_group + "-moved")
     assert {p.name for p in moved.iterdir()} >= {"record.json", "config.yaml", "curves.png"}
+
+
+# -- gradient accumulation and loss modules (found while writing majority-mixer-v1) --------
+ACCUMULATE = {"clipped": ("0.05", "False"), "plain": ("None", "False"),
+              "nudged by hand": ("None", "True")}
+
+
+@pytest.mark.parametrize("case", ACCUMULATE)
+def test_accumulated_steps_are_measured_like_any_other(case, tmp_path):
+    clip, hand = ACCUMULATE[case]
+    pipeline = from_template("accumulate", tmp_path, CLIP=clip, HAND=hand)
+    lr = "optimizer.lr=2.0" if case == "clipped" else "optimizer.lr=0.02"
+    outcome = one_seed("exploding-lr-v2", pipeline, tmp_path, overrides=[lr])
+    result, clipping = outcome.results[0], check(outcome, "gradient clipping")
+    assert result["samples"]["backward_passes"] == 4 * result["steps"]
+    if case == "clipped":
+        assert not clipping.passed and clipped_share(clipping) >= 95, clipping.measured
+    elif case == "plain":
+        assert clipping.passed, clipping.measured
+        assert "updates-outside-optimizer" not in {f["flag"] for f in outcome.flags}
+    else:
+        assert not clipping.passed and "weights changed outside torch.optim" in \
+            clipping.measured
+        assert "updates-outside-optimizer" in {f["flag"] for f in outcome.flags}
+
+
+def test_a_loss_module_is_not_a_second_model(tmp_path):
+    """nn.CrossEntropyLoss is a module too: its targets are not samples the model saw."""
+    pipeline = from_template("accumulate", tmp_path, CLIP="None", HAND="False")
+    outcome = one_seed("exploding-lr-v2", pipeline, tmp_path, overrides=["optimizer.lr=0.02"])
+    samples = outcome.results[0]["samples"]
+    assert samples["untraced"] == 0 and samples["traced"] == 8 * 1079  # 8 epochs, once each
+    assert "untraced-inputs" not in {f["flag"] for f in outcome.flags}

@@ -81,7 +81,11 @@ class ClipMonitor:
                 for p in group["params"]]
 
     def after_backward(self) -> None:
-        """Called by the tracer when a backward pass through the model ends."""
+        """Called by the tracer when a backward pass through the model ends. The weights
+        were copied after the last step, or after the last backward pass when no step
+        followed it (gradient accumulation): either way no optimizer ran since, so they
+        must not have changed.
+        """
         if self._weights:
             if any(not torch.equal(p.detach(), before) for p, before in self._weights):
                 self.outside += 1
@@ -90,12 +94,15 @@ class ClipMonitor:
         sample = self.steps < ALWAYS_MEASURED_STEPS or self._random.random() < SAMPLED_SHARE
         self._snapshot = (params, _norms([p.grad for p in params])) if params and sample \
             else None
+        if sample:
+            self._weights = [(p, p.detach().clone()) for p in self._params()]
         self._pending = True
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: object,
                     kwargs: object) -> None:
         known = optimizer in self._optimizers
         self._optimizers.add(optimizer)
+        self._weights = []  # an optimizer ran: the weights may change
         if not self._pending:
             return
         self._pending = False

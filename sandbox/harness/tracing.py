@@ -366,6 +366,9 @@ class Tracer:
         if self._depth > 1:
             self._current.append(None)
             return None
+        if next(module.parameters(), None) is None:  # a loss or a transform: it trains
+            self._current.append(None)  # nothing; traced rows flow through its ops, and
+            return None  # the op-level check sees them if they meet a weight inside
         found, unwrapped = _unwrap(args)
         call = None
         if found is not None and rows_of(found) is not None:
