@@ -380,8 +380,8 @@ def test_a_run_folder_swapped_for_a_link_redirects_no_write(tmp_path):
 
 
 # -- gradient accumulation and loss modules (found while writing majority-mixer-v1) --------
-ACCUMULATE = {"clipped": ("0.05", "False"), "plain": ("None", "False"),
-              "nudged by hand": ("None", "True")}
+ACCUMULATE = {"clipped": ("0.05", "false"), "plain": ("null", "false"),
+              "nudged by hand": ("null", "true")}
 
 
 @pytest.mark.parametrize("case", ACCUMULATE)
@@ -405,7 +405,7 @@ def test_accumulated_steps_are_measured_like_any_other(case, tmp_path):
 
 def test_a_loss_module_is_not_a_second_model(tmp_path):
     """nn.CrossEntropyLoss is a module too: its targets are not samples the model saw."""
-    pipeline = from_template("accumulate", tmp_path, CLIP="None", HAND="False")
+    pipeline = from_template("accumulate", tmp_path, CLIP="null", HAND="false")
     outcome = one_seed("exploding-lr-v2", pipeline, tmp_path, overrides=["optimizer.lr=0.02"])
     samples = outcome.results[0]["samples"]
     assert samples["untraced"] == 0 and samples["traced"] == 8 * 1079  # 8 epochs, once each

@@ -44,6 +44,13 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(torch._foreach_norm(tensors)).cpu()
 
 
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit-for-bit unchanged, NaN included (NaN != NaN, yet a NaN weight left alone has
+    not been updated).
+    """
+    return a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
 class ClipMonitor:
     """Compares, per parameter, the gradient after the optimizer step with the one
     ``backward()`` produced (norms, not in-place version counters: a change made through
@@ -87,7 +94,7 @@ class ClipMonitor:
         must not have changed.
         """
         if self._weights:
-            if any(not torch.equal(p.detach(), before) for p, before in self._weights):
+            if any(not _same(p.detach(), before) for p, before in self._weights):
                 self.outside += 1
             self._weights = []
         params = [p for p in self._params() if p.grad is not None]
