@@ -56,6 +56,7 @@ class GradientWatcher:
         self._before: dict[int, torch.Tensor] = {}
         self._watched: list[tuple[str, weakref.ref]] = []
         self._still: list[tuple[str, torch.Tensor]] = []
+        self._peak: torch.Tensor | None = None
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def watch(self, model: torch.nn.Module) -> None:
@@ -106,10 +107,15 @@ class GradientWatcher:
         if not self._watches(optimizer):
             return
         self.steps += 1
+        total = self._track_peak(optimizer)
         if not due(self.steps, self.cadence):
             return
         step = self.steps
         self.writer.add("lr", float(optimizer.param_groups[0]["lr"]), step)
+        if total is not None:
+            self.writer.add("grad_norm/global", float(total), step)
+            self.writer.add("grad_norm/global_max", float(self._peak), step)
+            self._peak = None
         layers = [(name, p) for name, p in self._layers(optimizer) if p.grad is not None]
         self._still = self._not_stepped(layers)
         if not layers and not self._still:
@@ -122,10 +128,22 @@ class GradientWatcher:
             if not layers:
                 return
             norms = torch.stack(torch._foreach_norm([p.grad for _, p in layers]))
-            total = float(norms.square().sum().sqrt())
         for (name, _), norm in zip(layers, norms.tolist(), strict=True):
             self.writer.add(f"grad_norm/{name}", norm, step)
-        self.writer.add("grad_norm/global", total, step)
+
+    def _track_peak(self, optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+        """Every step: the global gradient norm over every parameter (biases and norms'
+        1-D weights included), and its running maximum since the last logged step, kept
+        on the device (no sync): a burst between two logged steps is never lost.
+        """
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                 if p.grad is not None]
+        if not grads:
+            return None
+        with torch.no_grad():
+            total = torch.stack(torch._foreach_norm(grads)).square().sum().sqrt()
+            self._peak = total if self._peak is None else torch.maximum(self._peak, total)
+        return total
 
     def _not_stepped(self, layers: list[tuple[str, torch.Tensor]]
                      ) -> list[tuple[str, torch.Tensor]]:

@@ -237,6 +237,16 @@ def test_exploding_gradients_and_large_updates():
     assert found["exploding-gradients"].step == 4
 
 
+def test_a_burst_between_logged_steps_is_seen_through_the_running_maximum():
+    logged = {"loss/train": [(s, 1.0) for s in range(1, 11)],
+              "grad_norm/global": [(s, 1.0) for s in (1, 2, 4, 8, 16, 25, 50, 75, 100)]}
+    assert diagnose_scalars(logged) == []
+    peaks = dict(logged, **{"grad_norm/global_max": [(s, 300.0 if s == 50 else 1.0)
+                                                     for s, _ in logged["grad_norm/global"]]})
+    [burst] = diagnose_scalars(peaks)
+    assert (burst.symptom, burst.step) == ("exploding-gradients", 50)
+
+
 def test_updates_too_small_to_learn_and_weights_that_never_change():
     loss = [(s, 2.3) for s in range(1, 41)]
     tiny = {f"update_ratio/fc{i}": [(s, 3e-7) for s in range(1, 41)] for i in range(3)}

@@ -42,6 +42,29 @@ def test_gradient_watcher_logs_per_layer_at_its_cadence(tmp_path: Path):
             "update_ratio/2"} <= set(series)
     assert [s for s, _ in series["grad_norm/0"]] == [1, 2, 4, 5, 8, 10]
     assert all(v > 0 for _, v in series["update_ratio/2"])
+    peaks, norms = dict(series["grad_norm/global_max"]), dict(series["grad_norm/global"])
+    assert all(peaks[s] >= norms[s] for s in norms)  # the peak covers the steps between
+
+
+def test_the_running_maximum_keeps_a_burst_between_logged_steps(tmp_path: Path):
+    writer = EventWriter(tmp_path)
+    watcher = GradientWatcher(writer, cadence=5)  # logs steps 1, 2, 4, 5, 8, 10
+    layer = torch.nn.Linear(3, 1)
+    watcher.watch(layer)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+    watcher.install()
+    try:
+        for step in range(1, 11):
+            optimizer.zero_grad()
+            (layer(torch.ones(1, 3)).sum() * (1000.0 if step == 7 else 1.0)).backward()
+            optimizer.step()
+    finally:
+        watcher.remove()
+    writer.flush()
+    series = read_scalars(tmp_path)
+    global_norm = dict(series["grad_norm/global"])[1]  # weight and bias: sqrt(3 + 1) = 2
+    assert global_norm == 2.0
+    assert dict(series["grad_norm/global_max"])[8] == 2000.0  # step 7's burst, logged at 8
 
 
 def test_layers_the_optimizer_cannot_move_are_logged_as_still(tmp_path: Path):

@@ -214,8 +214,10 @@ def _global_norms(curves: Curves) -> tuple[str, Series]:
 def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
     """The global gradient norm becomes NaN/inf or rises 100x above its first values
     (median of the first three measurements), two orders of magnitude being well beyond
-    what a loss landscape's curvature changes do in a healthy run. Norms logged once the
-    training loss is NaN/inf are left out: they follow from the loss, whatever broke it.
+    what a loss landscape's curvature changes do in a healthy run. A running maximum
+    logged beside it (``grad_norm/global_max``) counts too, so a one-step burst between
+    two logged steps is not lost. Norms logged once the training loss is NaN/inf are left
+    out: they follow from the loss, whatever broke it.
     """
     tag, points = _global_norms(curves)
     nan_loss = _first_non_finite(curves, "train_loss")
@@ -227,10 +229,15 @@ def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
     if broken:
         return broken[0], f"{tag} became {broken[1]} at step {broken[0]}"
     base = float(np.median([v for _, v in points[:3]]))
-    high = next(((s, v) for s, v in points if v > 100 * base), None) if base > 0 else None
+    peaks = [(s, v) for s, v in finite(curves.grad_peak)
+             if nan_loss is None or s < nan_loss[0]]
+    if peaks:  # bursts between the logged steps count too
+        tag = f"{tag} (peak {curves.name('grad_peak')})"
+    high = next(((s, v) for s, v in sorted(points + peaks) if v > 100 * base),
+                None) if base > 0 else None
     if high is None:
         return None
-    peak = max(v for _, v in points)
+    peak = max(v for _, v in points + peaks)
     return high[0], f"{tag} rose from {base:.3g} to {peak:.3g} (over 100x its start)"
 
 

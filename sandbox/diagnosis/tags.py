@@ -29,6 +29,7 @@ GRADIENT_FAMILIES = {"grad_norm", "grad_norms", "gradient_norm", "gradient_norms
 UPDATE_FAMILIES = {"update_ratio", "update_ratios", "update_to_weight", "update_weight_ratio"}
 DEAD_FAMILIES = {"dead_units", "dead_fraction", "dead_relu", "dead_neurons"}
 GLOBAL_NAMES = {"", "global", "total", "all"}
+PEAK_NAMES = {"global_max", "max", "peak"}  # the largest global norm since the last point
 
 
 def words(tag: str) -> list[str]:
@@ -48,6 +49,7 @@ class Curves:
     test_metric: Series = field(default_factory=list)
     lr: Series = field(default_factory=list)
     grad_global: Series = field(default_factory=list)
+    grad_peak: Series = field(default_factory=list)  # running max of the global norm
     batch_dependence: Series = field(default_factory=list)
     grad_layers: list[tuple[str, Series]] = field(default_factory=list)
     update_ratios: list[tuple[str, Series]] = field(default_factory=list)
@@ -81,7 +83,9 @@ def _telemetry(tag: str, points: Series, found: Curves) -> bool:
     family = family.lower().replace("-", "_")
     tokens = set(words(tag))
     if family in GRADIENT_FAMILIES:
-        if rest.lower() in GLOBAL_NAMES:
+        if rest.lower() in PEAK_NAMES:
+            found.grad_peak, found.names["grad_peak"] = points, tag
+        elif rest.lower() in GLOBAL_NAMES:
             found.grad_global, found.names["grad_global"] = points, tag
         else:
             found.grad_layers.append((tag, points))
