@@ -1,5 +1,5 @@
 """Verdict margins: for every scenario, every fix ``sandbox check`` runs (shipped,
-reference, alternatives, decoys) with the criteria that decide it, on its worst seed.
+reference, alternatives, decoys) with the criteria that decide it, on every seed (seed order).
 
 A fix that passes shows its test metric and its root-cause criteria (how far inside the
 bar it is); a fix that fails shows what it failed. Hidden samples are drawn with a fixed
@@ -29,7 +29,7 @@ def main() -> list[str]:
                 continue
             report = check_scenario(scenario.path, logdir=Path(logs), device="cpu")
             lines += [f"### {scenario.id}" + ("" if report.ok else " (check found problems)"),
-                      "", "| fix | verdict | deciding criteria (worst seed) |",
+                      "", "| fix | verdict | deciding criteria (seed by seed) |",
                       "| --- | --- | --- |"]
             for row in margins(report):
                 cells = row["criteria"]

@@ -27,7 +27,7 @@ def main() -> None:
     tele += bench_telemetry.main()
     integrity = ["", "## Verdict-integrity checks: their cost on verify", ""]
     integrity += bench_integrity.main()
-    margin = ["", "## Verdict margins: every fix `sandbox check` runs, on its worst seed", ""]
+    margin = ["", "## Verdict margins: every fix `sandbox check` runs, per seed", ""]
     margin += bench_margins.main()
     diag = ["", "## Diagnoser: precision and recall; probe overhead", ""]
     diag += bench_diagnosis.main()
