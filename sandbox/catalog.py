@@ -160,6 +160,10 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     quiz = meta.get("quiz")
     if quiz is not None and not (isinstance(quiz, dict) and {"cause", "fix"} <= quiz.keys()):
         problems.append("'quiz' needs a one-line 'cause' and 'fix'")
+    elif quiz is not None and any(len(" ".join(str(quiz[k]).split())) >= 100
+                                  for k in ("cause", "fix")):
+        problems.append("'quiz' cause and fix must each be one line under 100 characters "
+                        "(they are shown as answer choices)")
     verify = meta.get("verify")
     if verify is not None:
         problems += _criteria_problems(verify)
