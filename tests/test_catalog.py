@@ -60,6 +60,47 @@ def test_duplicate_ids_are_refused(tmp_path: Path):
 def test_metadata_problems_are_collected_together(tmp_path: Path):
     folder = _copy_tiny(tmp_path)
     meta = folder / "scenario.yaml"
+    text = meta.read_text().replace("hints: [one, two, three]", "hints: [one, two]")
+    text = text.replace("difficulty: 1", "difficulty: 5").replace("title:", "name:")
+    meta.write_text(text)
+    (folder / "solution" / "config.yaml").unlink()
+    with pytest.raises(ScenarioFormatError) as error:
+        catalog.load_scenario(folder)
+    message = str(error.value)
+    assert "missing key 'title'" in message
+    assert "difficulty must be 1, 2 or 3, not 5" in message
+    assert "hints must be a list of exactly three progressive hints" in message
+    assert "the folder has no solution/ with the reference fix" in message
+
+
+def test_id_must_match_folder_and_carry_a_version(tmp_path: Path):
+    folder = _copy_tiny(tmp_path)
+    meta = folder / "scenario.yaml"
+    meta.write_text(meta.read_text().replace("id: tiny-v1", "id: tiny"))
+    with pytest.raises(ScenarioFormatError) as error:
+        catalog.load_scenario(folder)
+    assert "id 'tiny' differs from the folder name 'tiny-v1'" in str(error.value)
+    assert "the id must end in a version" in str(error.value)
+
+
+def test_unknown_criterion_is_named(tmp_path: Path):
+    folder = _copy_tiny(tmp_path)
+    meta = folder / "scenario.yaml"
+    meta.write_text(meta.read_text().replace("  max_steps: 100", "  max_steps: 100\n  speed: 3"))
+    with pytest.raises(ScenarioFormatError, match=r"verify\.speed is not a known criterion"):
+        catalog.load_scenario(folder)
+
+
+def test_every_catalog_scenario_states_its_cause_and_fix_for_the_quiz():
+    for scenario in catalog.discover().values():
+        assert scenario.quiz.keys() >= {"cause", "fix"}, scenario.id
+        assert all(len(scenario.quiz[k]) < 100 for k in ("cause", "fix")), scenario.id
+
+
+def test_a_quiz_line_too_long_for_a_choice_is_a_format_problem(tmp_path: Path):
+    folder = tmp_path / "tiny-v1"
+    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
+    meta = folder / "scenario.yaml"
     meta.write_text(meta.read_text() + "quiz: {cause: " + "much too long " * 8 +
                     ", fix: lower the rate}\n")
     with pytest.raises(ScenarioFormatError, match="under 100 characters"):
