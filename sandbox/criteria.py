@@ -238,8 +238,11 @@ def _clipping(result: dict[str, Any], limit: float) -> Check:
                      f"gradients unseen ({where})", False)
     steps = clipping.get("steps", 0)
     updates = result.get("steps") or 0
-    if not clipping.get("measured") or steps < updates / 2 or (
-            not updates and counted.get("backward_passes")):
+    if not updates:
+        return Check("gradient clipping", required, "not measured: no torch.optim step "
+                     f"followed the {counted.get('backward_passes', 0)} backward passes",
+                     False)
+    if not clipping.get("measured") or steps < updates / 2:
         return Check("gradient clipping", required, f"not measured: {steps} of {updates} "
                      "optimizer steps followed a backward pass the harness saw",
                      False)

@@ -39,4 +39,4 @@ def test_diagnose_and_probe_from_the_api(tmp_path):
             probe.log("loss/train", loss.item(), step)
     [run] = sandbox.diagnose(tmp_path)
     assert run.name == "mine"
-    assert ("diverging", 30) in [(f.symptom, f.step) for f in run.findings]
+    assert ("sudden-nan", 30) in [(f.symptom, f.step) for f in run.findings]

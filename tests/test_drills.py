@@ -94,8 +94,10 @@ def test_pick_puts_unsolved_scenarios_first_and_filters(log):
     solved = log.open_attempt("exploding-lr-v2")
     log.record_verification(solved.id, "exploding-lr-v2", passed=True)
     for seed in range(10):
-        picked = drills.pick(scenarios, log, count=4, rng=random.Random(seed))
-        assert picked[-1].id == "exploding-lr-v2" and len(picked) == 4
+        picked = drills.pick(scenarios, log, count=len(scenarios), rng=random.Random(seed))
+        assert picked[-1].id == "exploding-lr-v2" and len(picked) == len(scenarios)
+        assert "exploding-lr-v2" not in [s.id for s in drills.pick(
+            scenarios, log, count=4, rng=random.Random(seed))]
     assert [s.id for s in drills.pick(scenarios, log, count=3, tag="leakage")] == [
         "data-leakage-v2"]
     assert all(s.difficulty == 2 for s in drills.pick(scenarios, log, count=9, difficulty=2))
@@ -137,6 +139,6 @@ def test_the_text_chart_draws_a_falling_loss_and_marks_non_finite_values():
 
 def test_a_seeded_pick_without_history_is_the_same_for_everyone():
     scenarios = list(CATALOG.values())
-    runs = [[s.id for s in drills.pick(scenarios, None, count=4, rng=random.Random(7))]
-            for _ in range(2)]
+    runs = [[s.id for s in drills.pick(scenarios, None, count=len(scenarios),
+                                       rng=random.Random(7))] for _ in range(2)]
     assert runs[0] == runs[1] and sorted(runs[0]) == sorted(CATALOG)
