@@ -17,6 +17,9 @@ from .conftest import CATALOG, ROOT
 
 IDS = sorted(s for s in CATALOG if CATALOG[s].path.parent == ROOT / "scenarios")
 pytestmark = pytest.mark.slow
+# One xdist worker per scenario (``--dist loadgroup``): each scenario is checked once per
+# session, by the worker that runs all of its tests, instead of once on every worker.
+SCENARIOS = [pytest.param(s, marks=pytest.mark.xdist_group(s)) for s in IDS]
 
 
 def test_every_scenario_folder_is_in_the_catalog():
@@ -25,32 +28,32 @@ def test_every_scenario_folder_is_in_the_catalog():
     assert folders == IDS and len(IDS) >= 4
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_sandbox_check_finds_no_problem(scenario_id, checked):
     assert checked(scenario_id).problems == []
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_shipped_pipeline_fails_on_every_seed(scenario_id, checked):
     outcome = checked(scenario_id).broken
     assert [s.seed for s in outcome.seeds] == list(CATALOG[scenario_id].seeds)
     assert not any(s.passed for s in outcome.seeds), outcome.to_json()
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_reference_solution_passes_on_every_seed(scenario_id, checked):
     outcome = checked(scenario_id).solution
     assert all(s.passed for s in outcome.seeds), checker.check_solution_passes(outcome)
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_each_scenario_has_four_decoys_and_two_alternatives(scenario_id):
     scenario = CATALOG[scenario_id]
     assert len(variants.variants(scenario, "decoy")) >= 4
     assert len(variants.variants(scenario, "alternative")) >= 2
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_every_decoy_fails_every_seed_on_the_criteria_it_names(scenario_id, checked):
     report = checked(scenario_id)
     decoys = variants.variants(CATALOG[scenario_id], "decoy")
@@ -61,7 +64,7 @@ def test_every_decoy_fails_every_seed_on_the_criteria_it_names(scenario_id, chec
             assert set(decoy.fails) <= failed, (decoy.name, seed.seed, failed)
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_every_alternative_passes_every_seed(scenario_id, checked):
     report = checked(scenario_id)
     alternatives = variants.variants(CATALOG[scenario_id], "alternative")
@@ -70,7 +73,7 @@ def test_every_alternative_passes_every_seed(scenario_id, checked):
         assert outcome.passed, (name, outcome.failed_checks)
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_a_pass_names_the_fix_it_matches(scenario_id, checked):
     report = checked(scenario_id)
     assert report.solution.matched["kind"] == "solution"
@@ -78,14 +81,14 @@ def test_a_pass_names_the_fix_it_matches(scenario_id, checked):
         assert outcome.matched == {**outcome.matched, "kind": "alternative", "name": name}
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_reference_json_agrees_with_fresh_runs(scenario_id, checked):
     saved, why = reference.load(CATALOG[scenario_id])
     assert saved is not None, why
     assert reference.differences(saved, checked(scenario_id).reference) == []
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_the_diagnoser_names_the_documented_symptoms_in_every_broken_seed(scenario_id, checked):
     scenario = CATALOG[scenario_id]
     for seed in checked(scenario_id).broken.seeds:
@@ -94,25 +97,25 @@ def test_the_diagnoser_names_the_documented_symptoms_in_every_broken_seed(scenar
         assert {f.symptom for f in seed.findings} == named  # what verify shows
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_the_diagnoser_finds_nothing_in_the_fixed_runs(scenario_id, checked):
     for seed in checked(scenario_id).solution.seeds:
         assert diagnose(seed.run_dir)[0].findings == [], seed.seed
         assert seed.findings == ()
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_solution_is_a_focused_fix(scenario_id):
     changed = checker.solution_diff_lines(CATALOG[scenario_id])
     assert 0 < changed <= checker.MAX_DIFF_LINES
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_static_checks_are_clean(scenario_id):
     assert checker.static_problems(CATALOG[scenario_id]) == []
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_event_files_hold_the_expected_tags(scenario_id, checked):
     outcome = checked(scenario_id).solution
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
@@ -127,12 +130,12 @@ def test_event_files_hold_the_expected_tags(scenario_id, checked):
     assert (Path(outcome.png).read_bytes()[:4]) == b"\x89PNG"
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_the_shipped_verdict_does_not_give_the_root_cause_away(scenario_id, checked):
     assert not set(checked(scenario_id).broken.shown_checks) & REVEALING
 
 
-@pytest.mark.parametrize("scenario_id", IDS)
+@pytest.mark.parametrize("scenario_id", SCENARIOS)
 def test_a_refused_decoy_is_always_told_what_failed(scenario_id, checked):
     for name, outcome in checked(scenario_id).decoys.items():
         assert outcome.shown_failed, name
