@@ -23,7 +23,8 @@ def wall(args: list[str], repeats: int) -> tuple[float, int]:
     return statistics.median(times), code
 
 
-def main(repeats: int = 3) -> list[str]:
+def main(repeats: int = 3, flags: tuple[tuple[str, ...], ...] = ((), ("--solution",))
+         ) -> list[str]:
     lines = ["| command | median wall s | exit |", "| --- | --- | --- |"]
     t, code = wall(["list"], 15)
     lines.append(f"| sandbox list | {t:.3f} | {code} |")
@@ -32,7 +33,7 @@ def main(repeats: int = 3) -> list[str]:
         [sys.executable, "-m", "sandbox", "list", "--json"], capture_output=True,
         text=True).stdout)]
     for scenario_id in ids:
-        for flag in ([], ["--solution"]):
+        for flag in map(list, flags):
             t, code = wall(["verify", scenario_id, *flag, "--device", "cpu"], repeats)
             lines.append(f"| sandbox verify {' '.join([scenario_id, *flag])} | {t:.2f} | {code} |")
             print(lines[-1], flush=True)
