@@ -68,6 +68,7 @@ class ClipMonitor:
         self._snapshot: tuple[list[torch.Tensor], torch.Tensor] | None = None
         self._weights: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending = False  # a backward pass ended and no step has followed it yet
+        self._accumulates = False  # some backward pass was followed by another, no step
         self._random = random.Random(os.urandom(16))
         self._handle: Any = None
 
@@ -91,8 +92,11 @@ class ClipMonitor:
         """Called by the tracer when a backward pass through the model ends. The weights
         were copied after the last step, or after the last backward pass when no step
         followed it (gradient accumulation): either way no optimizer ran since, so they
-        must not have changed.
+        must not have changed. The copy at a backward pass is only made once the loop has
+        shown it accumulates (two backward passes with no step between): a loop that steps
+        after every backward pass would throw it away at the step.
         """
+        self._accumulates = self._accumulates or self._pending
         if self._weights:
             if any(not _same(p.detach(), before) for p, before in self._weights):
                 self.outside += 1
@@ -101,7 +105,7 @@ class ClipMonitor:
         sample = self.steps < ALWAYS_MEASURED_STEPS or self._random.random() < SAMPLED_SHARE
         self._snapshot = (params, _norms([p.grad for p in params])) if params and sample \
             else None
-        if sample:
+        if sample and self._accumulates:
             self._weights = [(p, p.detach().clone()) for p in self._params()]
         self._pending = True
 
