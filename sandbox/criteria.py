@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 NAMES = ("completes", "finite loss", "train loss", "test accuracy", "honest validation",
          "budget", "capacity", "gradient clipping", "serving mode", "batch dependence",
-         "split overlap")
+         "split overlap", "seeded start")
 # These name the bug they guard against. The terminal shows them only once a seed meets
 # every other criterion, i.e. when they are the reason a fix is refused (``--json``
 # always has them): the first verification of the shipped pipeline must not give the
@@ -81,6 +81,33 @@ def judge(result: dict[str, Any], scenario: Scenario,
     return checks
 
 
+def judge_seeds(results: list[dict[str, Any]], scenario: Scenario,
+                reference: tuple[Reference | None, str | None] = (None, None)
+                ) -> list[list[Check]]:
+    """:func:`judge` for every seed, plus, where there are several, that each one started
+    from weights of its own: a pipeline that seeds torch itself with a constant turns
+    three seeds into one lucky draw of the initial weights.
+    """
+    return [judge(r, scenario, reference) + ([_seeded_start(r, results)]
+                                             if len(results) > 1 else [])
+            for r in results]
+
+
+def _seeded_start(result: dict[str, Any], results: list[dict[str, Any]]) -> Check:
+    required = "its own initial weights, drawn from the seed the harness set"
+    digest = result.get("start_digest")
+    if digest is None:
+        return Check("seeded start", required, "not measured: no backward pass through the "
+                     "model was seen", False)
+    same = [r["seed"] for r in results if r is not result and r.get("start_digest") == digest]
+    if same:
+        seeds = f"seed{'s' if len(same) > 1 else ''} {', '.join(map(str, same))}"
+        return Check("seeded start", required, f"the same initial weights as {seeds}: the "
+                     "pipeline seeds the random generator itself instead of using the seed "
+                     "it was run with (run.seed)", False)
+    return Check("seeded start", required, "its own", True)
+
+
 def _completes(result: dict[str, Any]) -> Check:
     ok = result["status"] == "ok"
     return Check("completes", "returns a model",
@@ -123,7 +150,8 @@ def _test(result: dict[str, Any], criteria: Criteria) -> Check:
 def _honest_validation(result: dict[str, Any], criteria: Criteria) -> Check:
     """The validation estimate predicts the hidden test, and it is what the returned model
     really scores on the rows the pipeline validated on (measured by the harness), so an
-    invented ``metric/val`` cannot pass where the real one would not.
+    invented ``metric/val`` cannot pass where the real one would not. Rows the harness saw
+    evaluated that were all trained on are no validation at all.
     """
     required = f"val, measured val and test within {criteria.val_tolerance:g}"
     test, reported, measured = (result.get("test/metric"), result.get("val_metric"),
@@ -132,6 +160,10 @@ def _honest_validation(result: dict[str, Any], criteria: Criteria) -> Check:
         return Check("honest validation", required, "no metric/val was logged", False)
     if test is None:
         return Check("honest validation", required, "not measured", False)
+    if result.get("val/rows") == 0 and result.get("val/trained_on"):
+        return Check("honest validation", required, "every one of the "
+                     f"{result['val/trained_on']} rows evaluated on was also trained on: "
+                     "metric/val does not come from held-out data", False)
     figures = [reported, test] + ([measured] if measured is not None else [])
     spread = max(figures) - min(figures)
     text = f"off by {spread:.3f}: val {reported:.3f}"

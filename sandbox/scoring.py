@@ -19,7 +19,7 @@ from .harness.job import PROBE_SIZE
 from .harness.protocol import MalformedMessage, unpack
 
 MEASUREMENTS = ("test/metric", "serve/batch_dependence", "serve/output_shift", "val/measured",
-                "val/rows", "trained_rows", "split_overlap")
+                "val/rows", "val/trained_on", "trained_rows", "split_overlap")
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -76,6 +76,7 @@ def score(result: dict[str, Any], dev: Split, test: Split) -> dict[str, Any]:
         trained, evaluated = masks(rows, len(dev))
         validated = evaluated & ~trained
         found.update({"trained_rows": int(trained.sum()), "val/rows": int(validated.sum()),
+                      "val/trained_on": int((evaluated & trained).sum()),
                       "split_overlap": overlap(trained, validated, dev.groups)})
     if predictions is None:
         return found

@@ -35,7 +35,7 @@ from . import data as datasets
 from . import integrity, scoring
 from . import reference as references
 from .catalog import Scenario
-from .criteria import REVEALING, Check, judge
+from .criteria import REVEALING, Check, judge_seeds
 from .diagnosis import Finding
 from .errors import ConfigError
 from .events import EventWriter
@@ -294,10 +294,10 @@ def conclude(scenario: Scenario, candidate: Candidate, group: Path,
              reference: tuple[Reference | None, str | None], plot: bool = True) -> Verification:
     """Judge one candidate's scored results: verdicts, flags, provenance, PNG, record."""
     from .variants import match
-    verdicts = [SeedVerdict(r["seed"], r["status"], r.get("error"),
-                            tuple(judge(r, scenario, reference)), r["run_dir"],
+    verdicts = [SeedVerdict(r["seed"], r["status"], r.get("error"), tuple(checks), r["run_dir"],
                             r.get("device"), diagnose_seed(done.folders[r["run_dir"]]))
-                for r in results]
+                for r, checks in zip(results, judge_seeds(results, scenario, reference),
+                                          strict=True)]
     outcome = Verification(
         scenario.id, candidate.label, candidate.description, verdicts, str(group),
         flags=integrity.flags(results, candidate, reference[0], scenario.criteria.val_tolerance),

@@ -91,7 +91,7 @@ def test_verify_json_has_the_full_result_and_writes_logs_and_png(tmp_path):
     assert [s["seed"] for s in report["seeds"]] == [0, 1]
     names = [c["name"] for c in report["seeds"][0]["checks"]]
     assert names == ["completes", "finite loss", "train loss", "test accuracy",
-                     "honest validation", "budget", "capacity"]
+                     "honest validation", "budget", "capacity", "seeded start"]
     assert report["matched"]["kind"] == "solution" and report["flags"] == []
     assert report["provenance"]["scenario"]["id"] == "tiny-v1"
     for seed in report["seeds"]:

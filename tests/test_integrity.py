@@ -135,6 +135,22 @@ def test_an_invented_val_metric_is_measured_against_the_real_one(tmp_path):
     assert "reported-val-differs" in {f["flag"] for f in outcome.flags}
 
 
+def test_seeds_that_start_from_the_same_weights_fail(tmp_path):
+    outcome = run(CHEATS / "constant_seed.py", tmp_path, seeds=(0, 1))
+    starts = [seed.checks[-1] for seed in outcome.seeds]
+    assert [c.name for c in starts] == ["seeded start"] * 2
+    assert not any(c.passed for c in starts) and "seed 1" in starts[0].measured
+    honest = run(FIXTURE_SCENARIOS / "tiny-v1" / "pipeline.py", tmp_path, seeds=(0, 1))
+    assert all(seed.checks[-1].passed for seed in honest.seeds)
+
+
+def test_validating_on_rows_it_trained_on_is_no_validation(tmp_path):
+    outcome = run(CHEATS / "validate_on_trained_rows.py", tmp_path)
+    assert outcome.results[0]["val/rows"] == 0 and outcome.results[0]["val/trained_on"] > 0
+    honest = check(outcome, "honest validation")
+    assert not honest.passed and "also trained on" in honest.measured
+
+
 def test_json_carries_the_provenance_of_what_was_judged(tmp_path):
     pipeline = CHEATS / "handwritten_updates.py"
     record = run(pipeline, tmp_path).to_json()

@@ -167,6 +167,7 @@ RESULT: dict[str, Check] = {
     "rows": _optional(_record({"n": _count, "trained": _any_array, "evaluated": _any_array})),
     "model": _optional(_MODEL),
     "clipping": _CLIPPING,
+    "start_digest": _optional(_text),
     "tampered": _list_of(_text, 100),
     "gradient_hooks": _list_of(_text, 1000),
     "serving": _optional(_SERVING),
