@@ -3,7 +3,9 @@ candidate it knows, on every seed) once per test session and shared by the tests
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -28,17 +30,33 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def checked(runs_dir: Path):
+def checked(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory, worker_id: str):
     """``checked(scenario_id)`` -> the CheckReport of really running the scenario: the
     shipped pipeline, the solution, every decoy and every alternative on every seed.
-    Computed once per test session and shared by every test that needs it.
+    Computed once per test session and shared by every test that needs it, on every
+    xdist worker: ``--dist loadgroup`` keeps a scenario's tests together only mostly, so
+    the first worker to ask checks it and the others read its report from the session's
+    shared folder (a lock file makes them wait rather than check it again).
     """
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # each worker's basetemp sits in the session's folder
+        shared = shared.parent
+    folder = shared / "checked"
+    folder.mkdir(exist_ok=True)
     cache: dict[str, CheckReport] = {}
 
     def get(scenario_id: str) -> CheckReport:
         if scenario_id not in cache:
-            scenario = catalog.get(scenario_id, [FIXTURE_SCENARIOS])
-            cache[scenario_id] = check_scenario(scenario.path, logdir=runs_dir, device="cpu")
+            report = folder / f"{scenario_id}.pickle"
+            with open(folder / f"{scenario_id}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if report.exists():
+                    cache[scenario_id] = pickle.loads(report.read_bytes())
+                else:
+                    scenario = catalog.get(scenario_id, [FIXTURE_SCENARIOS])
+                    cache[scenario_id] = check_scenario(scenario.path, logdir=runs_dir,
+                                                        device="cpu")
+                    report.write_bytes(pickle.dumps(cache[scenario_id]))
         return cache[scenario_id]
 
     return get
