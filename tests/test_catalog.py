@@ -20,8 +20,8 @@ def test_the_catalog_covers_the_model_families_and_difficulties_people_debug():
     scenarios = list(catalog.discover().values())
     tagged = {tag: sum(tag in s.tags for s in scenarios) for tag in ("recurrent", "attention",
                                                                      "cnn")}
-    assert len(scenarios) >= 13  # issue 10 asks for 14, two of them recurrent: see its notes
-    assert tagged["recurrent"] >= 1 and tagged["attention"] >= 2 and tagged["cnn"] >= 3, tagged
+    assert len(scenarios) >= 14
+    assert tagged["recurrent"] >= 2 and tagged["attention"] >= 2 and tagged["cnn"] >= 3, tagged
     assert sum(s.difficulty == 3 for s in scenarios) >= 2
 
 

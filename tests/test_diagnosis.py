@@ -247,6 +247,26 @@ def test_a_burst_between_logged_steps_is_seen_through_the_running_maximum():
     assert (burst.symptom, burst.step) == ("exploding-gradients", 50)
 
 
+def cliff(spike_at: int | None, burst: float, n: int = 200) -> dict[str, list]:
+    """An LSTM-like run: the norm starts at 0.2, one burst, the loss pinned near ln 2."""
+    loss = [(s, 2.0 if s == spike_at else 0.69) for s in range(1, n + 1)]
+    logged = [1, 2, 4, 8, 16, 25, 50, 75, 100, 125, 150, 175, 200]
+    norm = [(s, 0.2 * burst if s == 8 else 0.2) for s in logged]
+    return {"loss/train": loss, "grad_norm/global": norm}
+
+
+def test_a_tenfold_burst_counts_only_when_the_loss_jumps_with_it():
+    def exploding(run: dict[str, list]) -> list:
+        return [f for f in diagnose_scalars(run) if f.symptom == "exploding-gradients"]
+
+    [burst] = exploding(cliff(spike_at=6, burst=20))  # the loss peaks between 4 and 8
+    assert burst.step == 8 and "over 10x" in burst.evidence and "answered at 2" in burst.evidence
+    assert exploding(cliff(spike_at=None, burst=20)) == []   # the loss did not answer
+    assert exploding(cliff(spike_at=60, burst=20)) == []     # too long after the burst
+    assert exploding(cliff(spike_at=6, burst=5)) == []       # a 5x rise is no burst
+    assert len(exploding(cliff(spike_at=None, burst=200))) == 1  # 100x needs no loss
+
+
 def test_updates_too_small_to_learn_and_weights_that_never_change():
     loss = [(s, 2.3) for s in range(1, 41)]
     tiny = {f"update_ratio/fc{i}": [(s, 3e-7) for s in range(1, 41)] for i in range(3)}

@@ -212,12 +212,17 @@ def _global_norms(curves: Curves) -> tuple[str, Series]:
 
 
 def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
-    """The global gradient norm becomes NaN/inf or rises 100x above its first values
-    (median of the first three measurements), two orders of magnitude being well beyond
-    what a loss landscape's curvature changes do in a healthy run. A running maximum
-    logged beside it (``grad_norm/global_max``) counts too, so a one-step burst between
-    two logged steps is not lost. Norms logged once the training loss is NaN/inf are left
-    out: they follow from the loss, whatever broke it.
+    """The global gradient norm becomes NaN/inf, or bursts. A burst is either a rise 100x
+    above its first values (median of the first three measurements), two orders of
+    magnitude being well beyond what a loss landscape's curvature changes do in a healthy
+    run; or a rise 10x above the first measurement that the training loss answers by
+    jumping over 1.25x its own first value within :data:`BURST_WINDOW` steps (a loss
+    above where an untrained model starts is what a step thrown off the landscape gives:
+    the signature of a gradient "cliff", Pascanu et al. 2013, even when the burst wrecks
+    the weights before it can grow 100x). A running maximum logged beside the norm
+    (``grad_norm/global_max``) counts too, so a one-step burst between two logged steps
+    is not lost. Norms logged once the training loss is NaN/inf are left out: they
+    follow from the loss, whatever broke it.
     """
     tag, points = _global_norms(curves)
     nan_loss = _first_non_finite(curves, "train_loss")
@@ -228,17 +233,46 @@ def exploding_gradients(curves: Curves) -> tuple[int | None, str] | None:
     broken = next(((s, v) for s, v in points if not math.isfinite(v)), None)
     if broken:
         return broken[0], f"{tag} became {broken[1]} at step {broken[0]}"
-    base = float(np.median([v for _, v in points[:3]]))
     peaks = [(s, v) for s, v in finite(curves.grad_peak)
              if nan_loss is None or s < nan_loss[0]]
     if peaks:  # bursts between the logged steps count too
         tag = f"{tag} (peak {curves.name('grad_peak')})"
-    high = next(((s, v) for s, v in sorted(points + peaks) if v > 100 * base),
-                None) if base > 0 else None
-    if high is None:
+    norms = sorted(points + peaks)
+    peak = max(v for _, v in norms)
+    base = float(np.median([v for _, v in points[:3]]))
+    high = next(((s, v) for s, v in norms if v > 100 * base), None) if base > 0 else None
+    if high is not None:
+        return high[0], f"{tag} rose from {base:.3g} to {peak:.3g} (over 100x its start)"
+    burst = _burst_with_loss_spike(curves, norms, points[0][1])
+    if burst is None:
         return None
-    peak = max(v for _, v in points + peaks)
-    return high[0], f"{tag} rose from {base:.3g} to {peak:.3g} (over 100x its start)"
+    step, norm, loss = burst
+    return step, (f"{tag} jumped from {points[0][1]:.3g} to {norm:.3g} (over 10x its start) "
+                  f"and {curves.name('train_loss')} answered at {loss:.3g}, over 1.25x "
+                  "where it started")
+
+
+BURST_WINDOW = 25
+
+
+def _burst_with_loss_spike(curves: Curves, norms: list[tuple[int, float]],
+                           first: float) -> tuple[int, float, float] | None:
+    """The first norm over 10x ``first`` with a training loss over 1.25x its first value
+    between the previous logged norm and :data:`BURST_WINDOW` steps after it (a running
+    maximum says only that the burst fell somewhere since the last logged step).
+    """
+    losses = finite(curves.train_loss)
+    if first <= 0 or not losses or losses[0][1] <= 0:
+        return None
+    spike = 1.25 * losses[0][1]
+    previous = norms[0][0]
+    for step, norm in norms:
+        if norm > 10 * first:
+            after = [v for s, v in losses if previous <= s <= step + BURST_WINDOW]
+            if after and max(after) > spike:
+                return step, norm, max(after)
+        previous = step
+    return None
 
 
 def large_updates(curves: Curves) -> tuple[int | None, str] | None:
