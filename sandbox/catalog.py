@@ -19,11 +19,13 @@ from typing import Any
 
 from . import _yaml
 from .errors import ScenarioFormatError, ScenarioNotFound
+from .metrics import DEFAULT as DEFAULT_METRIC
+from .metrics import METRICS, Metric
 
 METADATA_FILE = "scenario.yaml"
 REQUIRED_KEYS = ("id", "title", "difficulty", "tags", "brief", "symptoms", "hints",
                  "explanation", "editable", "verify", "seeds")
-TASKS = ("classification",)
+TASKS = ("classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,12 @@ class Criteria:
     """
 
     train_loss_max: float
-    test_metric_min: float
     val_tolerance: float
     max_steps: int  # optimizer steps
     max_samples: int  # rows that gradients flowed back to, summed over backward passes
+    metric: str = "accuracy"  # the hidden test's metric (sandbox.metrics.METRICS)
+    test_metric_min: float | None = None  # for a metric where higher is better
+    test_metric_max: float | None = None  # for one where lower is better (MAE, RMSE)
     time_limit_s: float = 60.0
     memory_limit_mb: int = 3072
     serve_batch_size: int = 32
@@ -52,6 +56,20 @@ class Criteria:
     # when the same input is served with other companions
     max_split_overlap: float | None = None  # share of validation rows whose group
     # (data.groups) the model also trained on
+
+    @property
+    def test_metric(self) -> Metric:
+        return METRICS[self.metric]
+
+    @property
+    def test_threshold(self) -> float:
+        """The required test score, on the side the metric's direction says."""
+        value = self.test_metric_min if self.test_metric.higher_is_better else self.test_metric_max
+        assert value is not None  # metadata_problems refuses a scenario without it
+        return value
+
+    def test_required(self) -> str:
+        return self.test_metric.requirement(self.test_threshold)
 
 
 @dataclass(frozen=True)
@@ -166,19 +184,37 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
                         "(they are shown as answer choices)")
     verify = meta.get("verify")
     if verify is not None:
-        problems += _criteria_problems(verify)
+        problems += _criteria_problems(verify, meta.get("task", "classification"))
     return problems
 
 
-def _criteria_problems(verify: Any) -> list[str]:
+def _criteria_problems(verify: Any, task: str) -> list[str]:
     if not isinstance(verify, dict):
         return ["'verify' must be a mapping"]
     known = set(Criteria.__dataclass_fields__)
     problems = [f"verify.{k} is not a known criterion (known: {', '.join(sorted(known))})"
                 for k in verify if k not in known]
-    for k in ("train_loss_max", "test_metric_min", "val_tolerance", "max_steps", "max_samples"):
+    for k in ("train_loss_max", "val_tolerance", "max_steps", "max_samples"):
         if k not in verify:
             problems.append(f"verify.{k} is required")
+    return problems + _metric_problems(verify, task)
+
+
+def _metric_problems(verify: dict[str, Any], task: str) -> list[str]:
+    """The metric must score the task's outputs, with its threshold on its own side."""
+    name = verify.get("metric", DEFAULT_METRIC.get(task, "accuracy"))
+    metric = METRICS.get(name)
+    if metric is None:
+        return [f"verify.metric '{name}' is not a known metric (known: {', '.join(METRICS)})"]
+    if metric.task != task:
+        return [f"verify.metric '{name}' scores {metric.task}, but the task is {task}"]
+    wanted, other = (("test_metric_min", "test_metric_max") if metric.higher_is_better
+                     else ("test_metric_max", "test_metric_min"))
+    side = "higher" if metric.higher_is_better else "lower"
+    problems = [] if wanted in verify else [f"verify.{wanted} is required: {side} "
+                                            f"{metric.label} is better"]
+    if other in verify:
+        problems.append(f"verify.{other} does not fit {metric.label}; use verify.{wanted}")
     return problems
 
 
@@ -188,7 +224,8 @@ def _build(meta: dict[str, Any], folder: Path) -> Scenario:
         tags=tuple(meta["tags"]), brief=meta["brief"].strip(),
         symptoms=tuple(meta["symptoms"]), hints=tuple(meta["hints"]),
         explanation=meta["explanation"].strip(), editable=tuple(meta["editable"]),
-        criteria=Criteria(**meta["verify"]), seeds=tuple(meta["seeds"]), path=folder,
+        criteria=Criteria(**{"metric": DEFAULT_METRIC[meta.get("task", "classification")],
+                             **meta["verify"]}), seeds=tuple(meta["seeds"]), path=folder,
         task=meta.get("task", "classification"), locked=tuple(meta.get("locked", ())),
         bounds={k: tuple(v) for k, v in (meta.get("bounds") or {}).items()},
         choices={k: tuple(v) for k, v in (meta.get("choices") or {}).items()},

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Criteria, Scenario
+from .metrics import METRICS
 
 if TYPE_CHECKING:
     from .reference import Reference
 
 NAMES = ("completes", "finite loss", "train loss", "test accuracy", "honest validation",
          "budget", "capacity", "gradient clipping", "serving mode", "batch dependence",
-         "split overlap", "seeded start")
+         "split overlap", "seeded start",
+         *(f"test {m.label}" for m in METRICS.values() if m.name != "accuracy"))
 # These name the bug they guard against. The terminal shows them only once a seed meets
 # every other criterion, i.e. when they are the reason a fix is refused (``--json``
 # always has them): the first verification of the shipped pipeline must not give the
@@ -137,14 +139,16 @@ def _train_loss(result: dict[str, Any], criteria: Criteria) -> Check:
 
 
 def _test(result: dict[str, Any], criteria: Criteria) -> Check:
-    """Scored by the grader; only answers that come from the model count."""
-    test, required = result.get("test/metric"), f">= {criteria.test_metric_min:g}"
+    """Scored by the grader on the scenario's metric, on the side its direction says;
+    only answers that come from the model count.
+    """
+    metric = criteria.test_metric
+    name, test, required = f"test {metric.label}", result.get("test/metric"), \
+        criteria.test_required()
     if (result.get("serving") or {}).get("uses_model") is False:
-        return Check("test accuracy", required, "not measured: predict() gives the same "
-                     "answers with the model's weights perturbed, so they do not come from "
-                     "the model", False)
-    return Check("test accuracy", required, _metric(test),
-                 test is not None and test >= criteria.test_metric_min)
+        return Check(name, required, "not measured: predict() gives the same answers with "
+                     "the model's weights perturbed, so they do not come from the model", False)
+    return Check(name, required, _metric(test), metric.meets(test, criteria.test_threshold))
 
 
 def _honest_validation(result: dict[str, Any], criteria: Criteria) -> Check:

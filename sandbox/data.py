@@ -27,7 +27,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Split:
-    """Inputs and targets; ``groups`` says which rows belong together (e.g. one patient)."""
+    """Inputs and targets; ``groups`` says which rows belong together (e.g. one patient).
+    A regression split has float targets and ``num_classes`` 0; ``outputs`` is the width
+    of what ``predict`` must return for a row either way.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -36,6 +39,14 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def task(self) -> str:
+        return "classification" if self.num_classes else "regression"
+
+    @property
+    def outputs(self) -> int:
+        return self.num_classes or 1
 
 
 Salt = bytes | None
@@ -68,8 +79,10 @@ def _test_rng(seed: int, salt: bytes) -> np.random.Generator:
 
 def _make(x: np.ndarray, y: np.ndarray, num_classes: int,
           groups: np.ndarray | None = None) -> Split:
-    return Split(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.int64),
-                 num_classes, None if groups is None else groups.astype(np.int64))
+    """``num_classes`` 0 makes a regression split: float32 targets."""
+    targets = np.ascontiguousarray(y, dtype=np.int64 if num_classes else np.float32)
+    return Split(np.ascontiguousarray(x, dtype=np.float32), targets, num_classes,
+                 None if groups is None else groups.astype(np.int64))
 
 
 def digits(seed: int, salt: Salt, test_fraction: float = 0.25) -> tuple[Split, Split | None]:
@@ -198,9 +211,49 @@ def tokens(seed: int, salt: Salt, n: int = 2000, length: int = 40, vocab: int = 
     return dev, _make(*test, classes)
 
 
+def _demand_hours(rng: np.random.Generator, start: int, hours: int,
+                  state: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """``hours`` of an hourly demand series from hour ``start``: a daily and a weekly
+    profile, a load that rises with heating and cooling, and weather and demand shocks
+    that persist for hours (AR(1)). Returns the rows, the targets and the shocks' state.
+    """
+    t = np.arange(start, start + hours)
+    day, week = 2 * np.pi * (t % 24) / 24, 2 * np.pi * (t % 168) / 168
+    weather, load = np.empty(hours), np.empty(hours)
+    w, d = state
+    for i in range(hours):
+        w = 0.97 * w + rng.normal(0, 0.6)
+        d = 0.9 * d + rng.normal(0, 1.0)
+        weather[i], load[i] = w, d
+    temperature = 14 + 6 * np.sin(day - 2.0) + 5 * np.sin(2 * np.pi * t / (24 * 90)) + weather
+    weekend = ((t // 24) % 7 >= 5).astype(np.float64)
+    demand = (60 + 10 * np.sin(day - 1.6) + 4 * np.sin(2 * day - 0.5) - 8 * weekend
+              + 2 * np.cos(week) + 1.2 * np.abs(temperature - 17) + load)
+    x = np.stack([t % 24, (t // 24) % 7, temperature], 1)
+    return x, demand, (w, d)
+
+
+def demand(seed: int, salt: Salt, hours: int = 2400, test_hours: int = 720,
+           warmup: int = 500) -> tuple[Split, Split | None]:
+    """Hourly electricity demand, a regression in time order: rows ``[hour of day, day of
+    week, temperature]``, target the demand that hour. The development split is the
+    first ``hours`` hours; the hidden test is what production sees, the ``test_hours``
+    that follow, their shocks drawn with the grader's salt (the future is not in the
+    seed).
+    """
+    rng = np.random.default_rng(seed)
+    _, _, state = _demand_hours(rng, -warmup, warmup, (0.0, 0.0))  # settle the shocks
+    x, y, state = _demand_hours(rng, 0, hours, state)
+    dev = _make(x, y, 0)
+    if salt is None:
+        return dev, None
+    x_test, y_test, _ = _demand_hours(_test_rng(seed, salt), hours, test_hours, state)
+    return dev, _make(x_test, y_test, 0)
+
+
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
     "digits": digits, "shells": shells, "patients": patients, "signals": signals,
-    "tokens": tokens}
+    "tokens": tokens, "demand": demand}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:

@@ -20,6 +20,7 @@ from typing import Any
 from .catalog import Scenario
 from .criteria import samples
 from .harness.candidate import Candidate, sha256_file
+from .metrics import METRICS, Metric
 from .reference import TEST_METRIC_SLACK, Reference
 
 FEW_SAMPLES = 0.5  # a candidate that trains on under half the reference's samples
@@ -30,13 +31,13 @@ def _flag(name: str, seeds: Iterable[int], detail: str) -> dict[str, Any]:
 
 
 def flags(results: list[dict[str, Any]], candidate: Candidate, reference: Reference | None,
-          val_tolerance: float) -> list[dict[str, Any]]:
+          val_tolerance: float, metric: Metric = METRICS["accuracy"]) -> list[dict[str, Any]]:
     """Integrity flags over all seeds of one verification."""
     found = []
     found += _harness_flags(results)
     found += _validation_flags(results, val_tolerance)
     if reference is not None and candidate.label != "solution":
-        found += _reference_flags(results, reference)
+        found += _reference_flags(results, reference, metric)
     return found
 
 
@@ -97,7 +98,16 @@ def _validation_flags(results: list[dict[str, Any]], tolerance: float) -> list[d
     return found
 
 
-def _reference_flags(results: list[dict[str, Any]], reference: Reference) -> list[dict[str, Any]]:
+def _above(test: float, reference: float, metric: Metric) -> bool:
+    """Better than the reference fix by more than noise: TEST_METRIC_SLACK for a share
+    (accuracy and the like), 5% of the reference's own value for an error or an R2.
+    """
+    slack = TEST_METRIC_SLACK if metric.task == "classification" else 0.05 * abs(reference)
+    return metric.better(test, reference + (slack if metric.higher_is_better else -slack))
+
+
+def _reference_flags(results: list[dict[str, Any]], reference: Reference,
+                     metric: Metric) -> list[dict[str, Any]]:
     found = []
     above, few, same = [], [], []
     for r in results:
@@ -105,7 +115,7 @@ def _reference_flags(results: list[dict[str, Any]], reference: Reference) -> lis
         if r.get("status") != "ok":  # a run that crashed is not too good to be true
             continue
         test, ref_test = r.get("test/metric"), ref.get("test_metric")
-        if test is not None and ref_test is not None and test > ref_test + TEST_METRIC_SLACK:
+        if test is not None and ref_test is not None and _above(test, ref_test, metric):
             above.append(r["seed"])
         counted, ref_samples = samples(r), ref.get("samples")
         if counted is not None and ref_samples and counted < FEW_SAMPLES * ref_samples:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from .files import write_atomic
 
 if TYPE_CHECKING:
-    from .catalog import Scenario
+    from .catalog import Criteria, Scenario
     from .verification import Verification
 
 BROKEN, CANDIDATE = "#c0392b", "#1f77b4"
@@ -46,7 +46,7 @@ def _loss_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]]) -> No
 
 
 def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]],
-                  minimum: float) -> None:
+                  criteria: Criteria) -> None:
     for result, colour, label in runs:
         steps, values = _series(result, "metric/val")
         if steps:
@@ -54,10 +54,13 @@ def _metric_panel(ax: plt.Axes, runs: list[tuple[dict[str, Any], str, str]],
         test = result.get("test/metric")
         if test is not None and steps:
             ax.plot(steps[-1], test, "o", color=colour, ms=6, mfc="white", mew=1.5)
-    ax.axhline(minimum, color="grey", ls="--", lw=1, label=f"required test accuracy {minimum:g}")
-    ax.set_ylim(-0.02, 1.02)
+    metric = criteria.test_metric
+    ax.axhline(criteria.test_threshold, color="grey", ls="--", lw=1,
+               label=f"required test {metric.label} {criteria.test_required()}")
+    if metric.task == "classification":
+        ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("step")
-    ax.set_title("validation accuracy (line) vs hidden test (circle)")
+    ax.set_title(f"validation {metric.label} (line) vs hidden test (circle)")
 
 
 def draw_curves(scenario: Scenario, outcome: Verification) -> bytes:
@@ -73,7 +76,7 @@ def draw_curves(scenario: Scenario, outcome: Verification) -> bytes:
         runs = [(r, BROKEN, "shipped" if i == 0 else None) for i, r in enumerate(outcome.results)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     _loss_panel(left, runs)
-    _metric_panel(right, runs, scenario.criteria.test_metric_min)
+    _metric_panel(right, runs, scenario.criteria)
     for ax in (left, right):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -95,11 +98,11 @@ def _png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def draw_quiz(path: Path, result: dict[str, Any], minimum: float, title: str) -> Path:
+def draw_quiz(path: Path, result: dict[str, Any], criteria: Criteria, title: str) -> Path:
     """One run's curves under a neutral title: the quiz must not name the scenario."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     _loss_panel(left, [(result, BROKEN, "the run")])
-    _metric_panel(right, [(result, BROKEN, "the run")], minimum)
+    _metric_panel(right, [(result, BROKEN, "the run")], criteria)
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
 from .data import Split
 from .harness.job import PROBE_SIZE
 from .harness.protocol import MalformedMessage, unpack
@@ -22,26 +23,24 @@ MEASUREMENTS = ("test/metric", "serve/batch_dependence", "serve/output_shift", "
                 "val/rows", "val/trained_on", "trained_rows", "split_overlap")
 
 
-def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Rows whose scores are not all finite count as wrong."""
-    if not len(labels):
-        return float("nan")
-    valid = np.isfinite(scores).all(axis=1)
-    return float(np.mean(valid & (scores.argmax(axis=1) == labels)))
-
-
 def softmax(scores: np.ndarray) -> np.ndarray:
     shifted = scores - scores.max(axis=1, keepdims=True)
     weights = np.exp(shifted)
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def batch_dependence(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
-    """The share of probes whose predicted class changed, and the largest change of a
-    predicted probability, between two servings of the same inputs.
+def batch_dependence(first: np.ndarray, second: np.ndarray,
+                     scale: float | None = None) -> tuple[float, float]:
+    """The share of probes whose answer changed, and the largest change, between two
+    servings of the same inputs. Class scores: a changed predicted class, and the largest
+    change of a predicted probability. Regression (``scale``, the targets' spread): a
+    prediction that moved by over 1% of it, and the largest move in units of it.
     """
     if not (np.isfinite(first).all() and np.isfinite(second).all()):
         return 1.0, 1.0
+    if scale is not None:
+        moved = np.abs(first - second).max(axis=1) / max(scale, 1e-12)
+        return float(np.mean(moved > 0.01)), float(moved.max())
     flips = float(np.mean(first.argmax(axis=1) != second.argmax(axis=1)))
     shift = float(np.abs(softmax(first.astype(np.float64))
                          - softmax(second.astype(np.float64))).max())
@@ -65,9 +64,11 @@ def overlap(trained: np.ndarray, validated: np.ndarray, groups: np.ndarray | Non
     return float(seen.mean())
 
 
-def score(result: dict[str, Any], dev: Split, test: Split) -> dict[str, Any]:
-    """The measurements for one seed (None where not measured). Removes the bulky raw
-    arrays from ``result``; raises MalformedMessage when they do not fit what was served.
+def score(result: dict[str, Any], dev: Split, test: Split,
+          metric: str = "accuracy") -> dict[str, Any]:
+    """The measurements for one seed (None where not measured), the test and the measured
+    validation scored on ``metric``. Removes the bulky raw arrays from ``result``; raises
+    MalformedMessage when they do not fit what was served.
     """
     found: dict[str, Any] = dict.fromkeys(MEASUREMENTS)
     predictions, rows = result.pop("predictions", None), result.pop("rows", None)
@@ -80,16 +81,19 @@ def score(result: dict[str, Any], dev: Split, test: Split) -> dict[str, Any]:
                       "split_overlap": overlap(trained, validated, dev.groups)})
     if predictions is None:
         return found
-    classes, probes = test.num_classes, min(PROBE_SIZE, len(test))
-    found["test/metric"] = accuracy(unpack(predictions["test"], "float32", (len(test), classes)),
-                                    test.y)
+    width, probes = test.outputs, min(PROBE_SIZE, len(test))
+    found["test/metric"] = metrics.score(
+        metric, unpack(predictions["test"], "float32", (len(test), width)), test.y,
+        test.num_classes)
     found["serve/batch_dependence"], found["serve/output_shift"] = batch_dependence(
-        unpack(predictions["probe_a"], "float32", (probes, classes)),
-        unpack(predictions["probe_b"], "float32", (probes, classes)))
+        unpack(predictions["probe_a"], "float32", (probes, width)),
+        unpack(predictions["probe_b"], "float32", (probes, width)),
+        None if test.num_classes else float(np.std(test.y)))
     if validated is not None and validated.any():
         if predictions["val"] is None:
             raise MalformedMessage("rows were validated on, but their predictions are missing")
         n_val = int(validated.sum())
-        found["val/measured"] = accuracy(unpack(predictions["val"], "float32", (n_val, classes)),
-                                         dev.y[validated])
+        found["val/measured"] = metrics.score(
+            metric, unpack(predictions["val"], "float32", (n_val, width)), dev.y[validated],
+            dev.num_classes)
     return found

@@ -279,7 +279,7 @@ def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
     finally:
         for path in hidden.served:
             Path(path).unlink(missing_ok=True)
-    scored = [_score(r, j, hidden, done.folders[j.run_dir])
+    scored = [_score(r, j, hidden, done.folders[j.run_dir], scenario.criteria.metric)
               for r, j in zip(raw, jobs + extra, strict=True)]
     if extra:
         done.baseline = scored[len(jobs):]
@@ -300,7 +300,8 @@ def conclude(scenario: Scenario, candidate: Candidate, group: Path,
                                           strict=True)]
     outcome = Verification(
         scenario.id, candidate.label, candidate.description, verdicts, str(group),
-        flags=integrity.flags(results, candidate, reference[0], scenario.criteria.val_tolerance),
+        flags=integrity.flags(results, candidate, reference[0], scenario.criteria.val_tolerance,
+                              scenario.criteria.test_metric),
         provenance=integrity.provenance(scenario, candidate, results, done.hidden),
         matched=None if candidate.is_shipped else match(scenario, candidate),
         results=results, baseline=done.baseline)
@@ -323,12 +324,15 @@ def _preload(plot: bool) -> None:
         threading.Thread(target=importlib.import_module, args=(name,), daemon=True).start()
 
 
+LOGGED_AS_ERROR = ("mae", "rmse")  # tags the diagnoser reads as lower-is-better
+
+
 def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits,
-           folder: Folder) -> dict[str, Any]:
+           folder: Folder, metric: str) -> dict[str, Any]:
     """The grader's measurements, added to the seed's result and logged next to its own."""
     dev, test = hidden.get(job.config["data"], job.seed)
     try:
-        result.update(scoring.score(result, dev, test))
+        result.update(scoring.score(result, dev, test, metric))
     except MalformedMessage as exc:
         result.update(dict.fromkeys(scoring.MEASUREMENTS), status="malformed",
                       error=f"sent results the grader could not accept ({exc})")
@@ -337,6 +341,8 @@ def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits,
     logged = {tag: result[tag] for tag in ("test/metric", "serve/batch_dependence",
                                            "serve/output_shift", "val/measured")
               if result.get(tag) is not None}
+    if metric in LOGGED_AS_ERROR and "test/metric" in logged:  # says its direction
+        logged[f"test/metric_{metric}"] = logged.pop("test/metric")
     if logged:
         writer = EventWriter(Path(job.run_dir), suffix="grader", dir_fd=folder.fd)
         for tag, value in logged.items():

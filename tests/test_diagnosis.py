@@ -359,3 +359,18 @@ def test_the_report_names_causes_and_fixes(tmp_path: Path):
     assert "oscillating since step" in result.stdout
     assert "likely causes: data not shuffled" in result.stdout
     assert "try: shuffle every epoch" in result.stdout
+
+
+def test_an_error_metric_is_read_with_lower_is_better():
+    loss = [(s, 1.0) for s in range(1, 41)]
+    optimistic = {"loss/train": loss, "metric/val_mae": [(40, 6.2)],
+                  "test/metric_mae": [(40, 8.3)]}
+    [finding] = [f for f in diagnose_scalars(optimistic) if f.symptom == "optimistic-validation"]
+    assert "6.2" in finding.evidence and "8.3" in finding.evidence
+    pessimistic = dict(optimistic, **{"metric/val_mae": [(40, 9.0)]})
+    assert "optimistic-validation" not in {f.symptom for f in diagnose_scalars(pessimistic)}
+    # a falling error is progress: it overrules a flat loss (a rising one would not)
+    falling = {"loss/train": loss, "metric/val_mae": [(10, 5.0), (40, 4.0)]}
+    rising = {"loss/train": loss, "metric/val_mae": [(10, 4.0), (40, 5.0)]}
+    assert "not-learning" not in {f.symptom for f in diagnose_scalars(falling)}
+    assert "not-learning" in {f.symptom for f in diagnose_scalars(rising)}

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         out.rule(f"Question {n} of {len(picked)}")
         result = broken_run(scenario, args, out)
         png = Path(args.logdir) / "quiz" / f"{time.strftime('%Y%m%d-%H%M%S')}-q{n}.png"
-        draw_quiz(png, result, scenario.criteria.test_metric_min,
+        draw_quiz(png, result, scenario.criteria,
                   f"Quiz question {n}: what went wrong in this run?")
         loss_chart(result, out)
         out.print(f"curves: {png}", highlight=False)

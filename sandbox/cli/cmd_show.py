@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if s.locked:
         out.print(f"[bold]Locked[/] {', '.join(s.locked)}")
     out.print(f"\n[bold]To pass[/], on every seed {list(s.seeds)}: loss stays finite; final "
-              f"train loss <= {c.train_loss_max:g}; hidden-test accuracy >= "
-              f"{c.test_metric_min:g} (scored through predict() in batches of "
+              f"train loss <= {c.train_loss_max:g}; hidden-test {c.test_metric.label} "
+              f"{c.test_required()} (scored through predict() in batches of "
               f"{c.serve_batch_size}); validation within {c.val_tolerance:g} of the test; "
               f"at most {c.max_samples} training samples and {c.max_steps} optimizer steps; "
               f"{c.time_limit_s:g} s per seed. {ROOT_CAUSE_NOTE}")

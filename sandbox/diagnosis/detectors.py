@@ -82,7 +82,7 @@ def not_learning(curves: Curves) -> tuple[int | None, str] | None:
     if start <= 0 or end <= 0.9 * start:
         return None
     _, metric = _arrays(curves.val_metric)
-    if len(metric) >= 2 and metric.max() - metric[0] >= 0.05:
+    if len(metric) >= 2 and _improved(curves, metric):
         return None
     chance = next((f"; ln {k} = {math.log(k):.3f} is the loss of a uniform guess over {k} "
                    "classes" for k in range(2, 11) if abs(end - math.log(k)) < 0.01), "")
@@ -323,12 +323,27 @@ def eval_batch_dependence(curves: Curves) -> tuple[int | None, str] | None:
                   f"other inputs in their batch ({curves.name('batch_dependence')})")
 
 
+def _improved(curves: Curves, metric: np.ndarray) -> bool:
+    """The validation metric got better by 0.05 (a share), or by 5% of its first value
+    (an error such as an MAE, in the task's own units).
+    """
+    if curves.metric_lower_is_better:
+        return metric[0] > 0 and (metric[0] - metric.min()) / metric[0] >= 0.05
+    return metric.max() - metric[0] >= 0.05
+
+
 def optimistic_validation(curves: Curves) -> tuple[int | None, str] | None:
     """The final validation metric is 0.1 or more above the test metric (UMLAUT flags a
-    validation-train gap of 0.05; against a held-out test, 0.1 is beyond seed noise).
+    validation-train gap of 0.05; against a held-out test, 0.1 is beyond seed noise). For
+    an error metric, in the task's units: validation 10% or more below the test error.
     """
     val, test = finite(curves.val_metric), finite(curves.test_metric)
-    if not val or not test or val[-1][1] - test[-1][1] < 0.1:
+    if not val or not test:
+        return None
+    if curves.metric_lower_is_better:
+        if test[-1][1] <= 0 or (test[-1][1] - val[-1][1]) / test[-1][1] < 0.1:
+            return None
+    elif val[-1][1] - test[-1][1] < 0.1:
         return None
     return test[-1][0], (f"{curves.name('val_metric')} {val[-1][1]:.3f} vs "
                          f"{curves.name('test_metric')} {test[-1][1]:.3f}")

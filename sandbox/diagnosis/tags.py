@@ -21,6 +21,8 @@ VAL = {"val", "valid", "validation", "eval", "evaluation", "dev"}
 TEST = {"test", "holdout"}
 LOSS = {"loss", "nll"}
 METRIC = {"acc", "accuracy", "metric", "top1"}
+# Words that make a metric an error, where lower is better (a regression's MAE, say).
+LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape"}
 NEUTRAL = {"epoch", "step", "batch", "avg", "mean", "total", "running", "value", "main"}
 NOT_A_CURVE = {"hp", "lr", "grad", "norm", "scale", "error", "err", "time", "gap"}
 
@@ -59,6 +61,14 @@ class Curves:
     def name(self, role: str) -> str:
         return self.names.get(role, role)
 
+    @property
+    def metric_lower_is_better(self) -> bool:
+        """An error metric (MAE, RMSE...): named so by the validation or the test tag; the
+        harness logs its test score as ``test/metric_<name>`` for such metrics.
+        """
+        return any(set(words(self.names.get(role, ""))) & LOWER_IS_BETTER
+                   for role in ("val_metric", "test_metric", "train_metric"))
+
 
 def curves(scalars: dict[str, Series]) -> Curves:
     found = Curves()
@@ -68,7 +78,8 @@ def curves(scalars: dict[str, Series]) -> Curves:
             continue
         role = _curve_role(tag)
         if role is not None:
-            extra = len(set(words(tag)) - LOSS - METRIC - TRAIN - VAL - TEST - NEUTRAL)
+            extra = len(set(words(tag)) - LOSS - METRIC - LOWER_IS_BETTER - TRAIN - VAL - TEST
+                        - NEUTRAL)
             candidates.setdefault(role, []).append((extra, -len(points), tag))
     for role, options in candidates.items():
         tag = min(options)[2]
@@ -113,7 +124,8 @@ def _curve_role(tag: str) -> str | None:
     tokens = set(words(tag))
     if tokens & NOT_A_CURVE:
         return None
-    quantity = "loss" if tokens & LOSS else "metric" if tokens & METRIC else None
+    quantity = "loss" if tokens & LOSS else \
+        "metric" if tokens & (METRIC | LOWER_IS_BETTER) else None
     splits = [name for name, group in (("train", TRAIN), ("val", VAL), ("test", TEST))
               if tokens & group]
     if quantity is None or len(splits) > 1:

@@ -63,11 +63,16 @@ class Development:
 
     x: torch.Tensor
     y: torch.Tensor
-    num_classes: int
+    num_classes: int  # 0 for a regression task (float targets)
     groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def outputs(self) -> int:
+        """The width of a row of what ``predict`` returns: class scores, or one value."""
+        return self.num_classes or 1
 
     @classmethod
     def of(cls, split: datasets.Split) -> Development:
@@ -351,7 +356,7 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
     """
     predict = getattr(module, "predict", _default_predict)
     x = torch.from_numpy(inputs)
-    classes = data.num_classes
+    classes = data.outputs
     size = max(2, batch_size)
     for layer in model.modules():  # as a serving process finds a model it has just loaded:
         layer.__dict__["training"] = True  # predict() sets the mode it needs (set directly:
@@ -418,12 +423,19 @@ def _predict_rows(predict: Any, model: torch.nn.Module, x: torch.Tensor, batch_s
 
 
 def _predict_batch(predict: Any, model: torch.nn.Module, x: torch.Tensor, device: torch.device,
-                   num_classes: int) -> torch.Tensor:
+                   outputs: int) -> torch.Tensor:
+    """One served batch as (rows, outputs). ``outputs`` 1 is a regression: predictions
+    shaped (rows,) are accepted too.
+    """
     out = predict(model, x.to(device))
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(x), num_classes):
+    if isinstance(out, torch.Tensor) and outputs == 1 and tuple(out.shape) == (len(x),):
+        out = out[:, None]
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (len(x), outputs):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        wanted = f"class scores of shape ({len(x)}, {outputs})" if outputs > 1 else \
+            f"predictions of shape ({len(x)},) or ({len(x)}, 1)"
         raise ValueError(f"predict() returned {shape} for a batch of {len(x)}; expected "
-                         f"class scores of shape ({len(x)}, {num_classes})")
+                         f"{wanted}")
     return plain(out).detach().float().cpu()
 
 
