@@ -52,6 +52,7 @@ class Criteria:
     # shipped model's, with the same weight-matrix shapes
     max_clipped_fraction: float | None = None  # share of steps whose gradient was rescaled
     serve_eval_mode: bool = False  # no BatchNorm or dropout in training mode while serving
+    train_mode: bool = False  # BatchNorm and dropout in training mode at every backward pass
     max_batch_dependence: float | None = None  # largest change of a served probability
     # when the same input is served with other companions
     max_split_overlap: float | None = None  # share of validation rows whose group

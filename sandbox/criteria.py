@@ -22,14 +22,14 @@ if TYPE_CHECKING:
 
 NAMES = ("completes", "finite loss", "train loss", "test accuracy", "honest validation",
          "budget", "capacity", "gradient clipping", "serving mode", "batch dependence",
-         "split overlap", "seeded start",
+         "split overlap", "seeded start", "training mode",
          *(f"test {m.label}" for m in METRICS.values() if m.name != "accuracy"))
 # These name the bug they guard against. The terminal shows them only once a seed meets
 # every other criterion, i.e. when they are the reason a fix is refused (``--json``
 # always has them): the first verification of the shipped pipeline must not give the
 # answer away.
 REVEALING = frozenset({"gradient clipping", "serving mode", "batch dependence",
-                       "split overlap"})
+                       "split overlap", "training mode"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def judge(result: dict[str, Any], scenario: Scenario,
         checks.append(_clipping(result, criteria.max_clipped_fraction))
     if criteria.serve_eval_mode:
         checks.append(_serving_mode(result))
+    if criteria.train_mode:
+        checks.append(_training_mode(result))
     if criteria.max_batch_dependence is not None:
         checks.append(_batch_dependence(result, criteria.max_batch_dependence))
     if criteria.max_split_overlap is not None:
@@ -108,6 +110,22 @@ def _seeded_start(result: dict[str, Any], results: list[dict[str, Any]]) -> Chec
                      "pipeline seeds the random generator itself instead of using the seed "
                      "it was run with (run.seed)", False)
     return Check("seeded start", required, "its own", True)
+
+
+def _training_mode(result: dict[str, Any]) -> Check:
+    """Every backward pass ran with the model's dropout and BatchNorm layers in training
+    mode (a scenario may ask; frozen BatchNorm can be a deliberate choice elsewhere).
+    """
+    required = "dropout and BatchNorm in training mode at every backward pass"
+    modes = result.get("modes") or {}
+    if not modes.get("passes"):
+        return Check("training mode", required, "not measured: no backward pass through the "
+                     "model was seen", False)
+    if modes["in_eval"]:
+        return Check("training mode", required, f"in eval mode at {modes['in_eval']} of "
+                     f"{modes['passes']} backward passes ({', '.join(modes['layers'][:3])})",
+                     False)
+    return Check("training mode", required, f"training mode at all {modes['passes']}", True)
 
 
 def _completes(result: dict[str, Any]) -> Check:

@@ -229,6 +229,34 @@ def _watchable(module: nn.Module) -> bool:
     return isinstance(module, NORMS + STOCHASTIC)
 
 
+class ModeRecord:
+    """Dropout and BatchNorm layers of the trained model found in eval mode when a
+    backward pass through it ends: a loop that left the model in ``eval()`` after
+    validating trains without dropout and with BatchNorm frozen on stale statistics.
+    """
+
+    def __init__(self, tracer: Any) -> None:
+        self._tracer = tracer  # its backward_modules: the models this pass trained
+        self.passes = 0
+        self.in_eval = 0
+        self.layers: list[str] = []
+
+    def after_backward(self) -> None:
+        self.passes += 1
+        frozen = [name for root in self._tracer.backward_modules
+                  for name, layer in root.named_modules()
+                  if isinstance(layer, MODE_LAYERS) and not layer.training]
+        if frozen:
+            self.in_eval += 1
+            self.layers += [n for n in frozen if n not in self.layers][:10 - len(self.layers)]
+
+    def summary(self) -> dict[str, Any]:
+        return {"passes": self.passes, "in_eval": self.in_eval, "layers": self.layers}
+
+
+MODE_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+
 class ServingMonitor:
     """While entered: every normalisation or dropout layer that runs with batch statistics
     or in training mode, seen both by a global hook and by the layer's own ``forward``

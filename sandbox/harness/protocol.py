@@ -144,6 +144,7 @@ _SAMPLES = _record({"traced": _count, "untraced": _count, "backward_passes": _co
                     "untraced_evaluated": _count, "foreign_output_hooks": _count})
 _CLIPPING = _record({"steps": _count, "measured": _count, "rescaled": _count,
                      "outside": _count})
+_MODES = _record({"passes": _count, "in_eval": _count, "layers": _list_of(_text, 10)})
 _SERVING = _record({"train_mode": _list_of(_text, 1000),
                     "buffers_changed": _list_of(_text, 1000), "uses_model": _flag})
 _PREDICTIONS = _record({"test": _any_array, "probe_a": _any_array, "probe_b": _any_array,
@@ -167,6 +168,7 @@ RESULT: dict[str, Check] = {
     "rows": _optional(_record({"n": _count, "trained": _any_array, "evaluated": _any_array})),
     "model": _optional(_MODEL),
     "clipping": _CLIPPING,
+    "modes": _optional(_MODES),
     "start_digest": _optional(_text),
     "tampered": _list_of(_text, 100),
     "gradient_hooks": _list_of(_text, 1000),

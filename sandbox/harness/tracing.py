@@ -303,6 +303,7 @@ class _Call:
     outputs: tuple = ()  # weak references to the outputs, to see foreign hooks on them
     source: Any = None  # the input tensor itself: one input is one sample per pass
     nodes: tuple = ()  # the outputs' grad_fn, held when this pass's graph is walked
+    module: Any = None  # a weak reference to the module called
 
     @classmethod
     def of(cls, rows: torch.Tensor | None, batch: int, source: Any = None) -> _Call:
@@ -331,6 +332,10 @@ class Tracer:
         self.backward_passes = 0
         self.start_digest: str | None = None  # the weights training started from
         self.after_backward: list[Callable[[], None]] = []
+        self.backward_modules: list[torch.nn.Module] = []  # the modules whose outputs
+        # got a gradient in the backward pass that just ended (the after_backward listeners
+        # read it)
+        self._fired: dict[int, torch.nn.Module] = {}
         self.roots: dict[int, torch.nn.Module] = {}  # held: a run that raised has
         # dropped its model, and the capacity lock still needs its size
         self._depth = 0
@@ -381,6 +386,8 @@ class Tracer:
             data = next((a for a in _tensors(unwrapped) if a.grad_fn is None and a.ndim), None)
             if data is not None:
                 call = _Call.of(None, int(data.shape[0]), source=data)
+        if call is not None:
+            call.module = weakref.ref(module)
         self._current.append(call)
         return unwrapped if found is not None else None
 
@@ -419,6 +426,9 @@ class Tracer:
                 return
             call.counted_in = self.backward_passes
             self._waiting.pop(id(call), None)
+            module = call.module() if call.module is not None else None
+            if module is not None:
+                self._fired[id(module)] = module
             if any(len(getattr(r(), "_backward_hooks", None) or ()) > 1 for r in call.outputs):
                 self.foreign_output_hooks += 1
             key = id(call.source) if call.source is not None else None
@@ -449,8 +459,10 @@ class Tracer:
         for call in self._holding:  # an unfired forward is an evaluation: free its graph
             call.nodes = ()
         self._holding.clear()
+        self.backward_modules, self._fired = list(self._fired.values()), {}
         for listener in self.after_backward:
             listener()
+        self.backward_modules = []
 
     def _mark_evaluated(self, call: _Call) -> None:
         self.untraced_evaluated += call.untraced

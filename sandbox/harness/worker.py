@@ -39,6 +39,7 @@ from . import protocol
 from .instruments import (
     ClipMonitor,
     GradientRecord,
+    ModeRecord,
     Seal,
     ServingMonitor,
     gradient_hooks,
@@ -124,7 +125,8 @@ def blank_result(**values: Any) -> dict[str, Any]:
         "samples": {"traced": 0, "untraced": 0, "backward_passes": 0,
                     "untraced_evaluated": 0, "foreign_output_hooks": 0},
         "clipping": {"steps": 0, "measured": 0, "rescaled": 0, "outside": 0}, "tampered": [],
-        "gradient_hooks": [], "serving": None, "predictions": None}
+        "modes": None, "start_digest": None, "gradient_hooks": [], "serving": None,
+        "predictions": None}
     result.update(values)
     return result
 
@@ -216,6 +218,8 @@ class Instruments:
         self.gradients = GradientRecord()
         self.tracer.graph = self.gradients
         self.tracer.after_backward.append(self.clips.after_backward)
+        self.modes = ModeRecord(self.tracer)
+        self.tracer.after_backward.append(self.modes.after_backward)
         self.seal = Seal()  # made before the candidate's code runs
         self.tampered: list[str] = []
         self._installed = False
@@ -310,6 +314,7 @@ def measured(instruments: Instruments, run: Run, model: Any) -> dict[str, Any]:
         "model": _model_record(instruments, models[0], "returned") if models else
         _model_record(instruments, seen[0], "seen in training") if seen else None,
         "clipping": instruments.clips.summary(),
+        "modes": instruments.modes.summary(),
         "start_digest": tracer.start_digest,
         "tampered": instruments.tampered,
         "gradient_hooks": gradient_hooks(models + seen[:1]),
