@@ -13,7 +13,9 @@ from sandbox.catalog import metadata_problems
 from sandbox.harness import candidate
 from sandbox.verification import verify
 
-from .conftest import FIXTURE_SCENARIOS
+from .conftest import FIXTURES
+
+REGRESSION = FIXTURES / "regression"  # apart from the scenarios drills pick from
 
 
 def scores(predicted: list[int], classes: int) -> np.ndarray:
@@ -56,7 +58,7 @@ def test_regression_metrics_and_their_directions():
     ({"metric": "f2", "test_metric_max": 1.0}, "not a known metric"),
 ])
 def test_a_threshold_on_the_wrong_side_of_its_metric_is_refused(verify, problem):
-    folder = FIXTURE_SCENARIOS / "tiny-demand-v1"
+    folder = REGRESSION / "tiny-demand-v1"
     meta = catalog._yaml.load_file(folder / "scenario.yaml")
     meta["verify"] = {k: v for k, v in meta["verify"].items()
                       if k not in ("metric", "test_metric_max")} | verify
@@ -65,7 +67,7 @@ def test_a_threshold_on_the_wrong_side_of_its_metric_is_refused(verify, problem)
 
 
 def test_a_regression_scenario_is_scored_on_its_own_metric(tmp_path):
-    scenario = catalog.get("tiny-demand-v1", [FIXTURE_SCENARIOS])
+    scenario = catalog.get("tiny-demand-v1", [REGRESSION])
     runs = {label: verify(scenario, candidate.make(scenario, **kind), seeds=[0], device="cpu",
                           logdir=tmp_path, with_baseline=False, plot=False)
             for label, kind in (("shipped", {}), ("solution", {"solution": True}))}
