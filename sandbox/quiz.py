@@ -64,6 +64,8 @@ def _question(scenario: Scenario, catalog: list[Scenario], kind: str, rng: rando
     rng.shuffle(advice)
     wrong: list[str] = []
     for text in [s.quiz[kind] for s in others[:2]] + advice + [s.quiz[kind] for s in others[2:]]:
+        if len(wrong) == CHOICES - 1:
+            break
         if not any(_alike(text, taken) for taken in (right, *wrong)):
             wrong.append(text)
     choices = [right, *wrong[:CHOICES - 1]]
@@ -76,4 +78,5 @@ def _family(symptom: str) -> str:
 
 
 def _alike(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio() > ALIKE
+    matcher = difflib.SequenceMatcher(None, a.lower(), b.lower())
+    return matcher.quick_ratio() > ALIKE and matcher.ratio() > ALIKE  # an upper bound first

@@ -19,7 +19,8 @@ from .data import Split
 from .harness.job import PROBE_SIZE
 from .harness.protocol import MalformedMessage, unpack
 
-MEASUREMENTS = ("test/metric", "serve/batch_dependence", "serve/output_shift", "val/measured",
+MEASUREMENTS = ("test/metric", "serve/batch_dependence", "serve/output_shift",
+                "serve/repeat_change", "val/measured",
                 "val/rows", "val/trained_on", "trained_rows", "split_overlap")
 
 
@@ -85,10 +86,12 @@ def score(result: dict[str, Any], dev: Split, test: Split,
     found["test/metric"] = metrics.score(
         metric, unpack(predictions["test"], "float32", (len(test), width)), test.y,
         test.num_classes)
+    scale = None if test.num_classes else float(np.std(test.y))
+    first = unpack(predictions["probe_a"], "float32", (probes, width))
     found["serve/batch_dependence"], found["serve/output_shift"] = batch_dependence(
-        unpack(predictions["probe_a"], "float32", (probes, width)),
-        unpack(predictions["probe_b"], "float32", (probes, width)),
-        None if test.num_classes else float(np.std(test.y)))
+        first, unpack(predictions["probe_b"], "float32", (probes, width)), scale)
+    found["serve/repeat_change"] = batch_dependence(
+        first, unpack(predictions["probe_r"], "float32", (probes, width)), scale)[0]
     if validated is not None and validated.any():
         if predictions["val"] is None:
             raise MalformedMessage("rows were validated on, but their predictions are missing")

@@ -339,7 +339,8 @@ def _score(result: dict[str, Any], job: Job, hidden: HiddenSplits,
     steps = [s for points in (result.get("series") or {}).values() for s, _ in points]
     last = max([result.get("steps") or 0, *steps])
     logged = {tag: result[tag] for tag in ("test/metric", "serve/batch_dependence",
-                                           "serve/output_shift", "val/measured")
+                                           "serve/output_shift", "serve/repeat_change",
+                                           "val/measured")
               if result.get(tag) is not None}
     if metric in LOGGED_AS_ERROR and "test/metric" in logged:  # says its direction
         logged[f"test/metric_{metric}"] = logged.pop("test/metric")

@@ -297,6 +297,55 @@ def test_validation_gaps_and_batch_dependence():
                      "class with the other inputs in their batch (serve/batch_dependence)"}
 
 
+
+def test_answers_that_change_on_the_same_batch_are_nondeterminism_not_batch_dependence():
+    """Dropout left on at serving changes the answer to the very same batch; train-mode
+    BatchNorm changes it only with other companions."""
+    dropout_on = {"loss/train": [(1, 1.0)], "serve/batch_dependence": [(9, 0.3)],
+                  "serve/repeat_change": [(9, 0.2)]}
+    assert [f.symptom for f in diagnose_scalars(dropout_on)] == ["nondeterministic-eval"]
+    batchnorm = dict(dropout_on, **{"serve/repeat_change": [(9, 0.0)]})
+    assert [f.symptom for f in diagnose_scalars(batchnorm)] == ["eval-batch-dependence"]
+
+
+def class_blocks(n: int = 400, block: int = 40) -> np.ndarray:
+    """Class-sorted data, one class after another: while the model has seen only the
+    first class, the loss falls from chance to almost zero for a whole block (the first
+    5% of steps and more); each class after it arrives at a high loss, which falls but not
+    as far."""
+    t = np.arange(n)
+    first = 0.02 + (np.log(4) - 0.02) * np.exp(-t / 3)
+    return np.where(t < block, first, 0.3 + 2.7 * np.exp(-(t % block) / 12))
+
+
+def blow_up_early(n: int = 300) -> np.ndarray:
+    """Chance level at the first step, 40x chance ten steps later, and there to the end."""
+    return np.concatenate([np.geomspace(np.log(10), 40 * np.log(10), 10),
+                           np.full(n - 10, 40 * np.log(10))])
+
+
+def test_a_sawtooth_that_starts_low_is_oscillation_and_an_early_blow_up_is_divergence(
+        tmp_path: Path):
+    assert symptoms_in(write(tmp_path / "blocks", {"loss/train": noisy(class_blocks(), 0.05)})) \
+        == {"oscillating"}
+    assert "diverging" in symptoms_in(write(tmp_path / "early", {
+        "loss/train": noisy(blow_up_early(), 0.05)}))
+
+
+def test_a_validation_loss_far_below_the_training_loss_is_named(tmp_path: Path):
+    train = noisy(decay(end=0.6), 0.1)
+    leaky = {"loss/train": train, "loss/val": np.full(N // 40, 0.08)}
+    assert symptoms_in(write(tmp_path / "leaky", leaky, every=40)) == {
+        "validation-above-training"}
+    # dropout's usual gap and heavy augmentation's: training looks worse than validation
+    for name, share in (("dropout", 0.7), ("augmented", 0.33)):
+        gap = {"loss/train": train, "loss/val": decay(end=0.6)[39::40] * share}
+        assert symptoms_in(write(tmp_path / name, gap, every=40)) == set(), name
+    # both converged near zero: a ratio of two small numbers is noise, not evidence
+    converged = {"loss/train": noisy(decay(end=0.01), 0.1),
+                 "loss/val": np.full(N // 40, 0.002)}
+    assert symptoms_in(write(tmp_path / "converged", converged, every=40)) == set()
+
 # -- bad input, through the CLI -----------------------------------------------------------
 def test_an_empty_folder_is_exit_2_with_a_clear_message(tmp_path: Path):
     result = run_cli("diagnose", str(tmp_path))

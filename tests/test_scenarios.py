@@ -120,13 +120,16 @@ def test_event_files_hold_the_expected_tags(scenario_id, checked):
     outcome = checked(scenario_id).solution
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
         series = read_scalars(Path(seed.run_dir))  # tensorboard's own reader
-        expected = {"loss/train", "loss/val", "metric/val", "lr", "grad_norm/global",
-                    "test/metric", "serve/batch_dependence", "serve/output_shift"}
+        metric = CATALOG[scenario_id].criteria.metric
+        test_tag = f"test/metric_{metric}" if metric in ("mae", "rmse") else "test/metric"
+        expected = {"loss/train", "loss/val", "lr", "grad_norm/global", test_tag,
+                    "serve/batch_dependence", "serve/output_shift", "serve/repeat_change"}
         assert expected <= set(series), expected - set(series)
+        assert any(t.startswith("metric/val") for t in series), sorted(series)
         layers = [t for t in series if t.startswith("grad_norm/") and t != "grad_norm/global"]
         assert len(layers) >= 2 and any(t.startswith("update_ratio/") for t in series)
         assert len(series["loss/train"]) == result["train_loss_points"]
-        assert series["test/metric"][-1][1] == pytest.approx(result["test/metric"])
+        assert series[test_tag][-1][1] == pytest.approx(result["test/metric"])
     assert (Path(outcome.png).read_bytes()[:4]) == b"\x89PNG"
 
 

@@ -80,6 +80,28 @@ SYMPTOMS: dict[str, Advice] = {
          "statistics and dropout stays on",),
         ("call model.eval() before evaluating or serving, model.train() before training",
          "evaluate under torch.no_grad() / inference_mode() as well; it is not a mode")),
+    "nondeterministic-eval": Advice(
+        "The same input gets a different answer each time it is served",
+        ("dropout still active at inference: the model left in training mode, or "
+         "F.dropout called without training=self.training",
+         "random augmentation (crops, noise, flips) in the evaluation or serving transform",
+         "sampling at inference where the argmax or the mean was meant"),
+        ("call model.eval() before evaluating and serving; pass training=self.training to "
+         "functional dropout",
+         "give evaluation and serving a deterministic transform of their own",
+         "serve the same batch twice: the answers must be identical")),
+    "validation-above-training": Advice(
+        "Validation is far better than training can explain",
+        ("the validation rows are rows, or near-copies of rows, the model trains on",
+         "a feature that carries the label (recorded after the outcome, or derived from "
+         "the target) on the validation side",
+         "the loss computed differently for validation (another reduction, other weights, "
+         "cleaned labels)"),
+        ("check what the validation rows share with the training rows: ids, hashes, "
+         "near-duplicates",
+         "compute the training loss again with the model in eval mode, on the training "
+         "rows, the way validation is computed",
+         "split by group or time before any preprocessing")),
     "optimistic-validation": Advice(
         "Validation is far better than the hidden test",
         ("leakage: the same subjects, duplicates or near-duplicates on both sides of the "

@@ -53,6 +53,7 @@ class Curves:
     grad_global: Series = field(default_factory=list)
     grad_peak: Series = field(default_factory=list)  # running max of the global norm
     batch_dependence: Series = field(default_factory=list)
+    repeat_change: Series = field(default_factory=list)  # same batch served twice
     grad_layers: list[tuple[str, Series]] = field(default_factory=list)
     update_ratios: list[tuple[str, Series]] = field(default_factory=list)
     dead_units: list[tuple[str, Series]] = field(default_factory=list)
@@ -109,6 +110,9 @@ def _telemetry(tag: str, points: Series, found: Curves) -> bool:
         return True
     if family in DEAD_FAMILIES:
         found.dead_units.append((tag, points))
+        return True
+    if tag.lower().endswith("repeat_change"):
+        found.repeat_change, found.names["repeat_change"] = points, tag
         return True
     if tag.lower().endswith("batch_dependence"):
         found.batch_dependence, found.names["batch_dependence"] = points, tag

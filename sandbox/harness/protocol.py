@@ -148,7 +148,7 @@ _MODES = _record({"passes": _count, "in_eval": _count, "layers": _list_of(_text,
 _SERVING = _record({"train_mode": _list_of(_text, 1000),
                     "buffers_changed": _list_of(_text, 1000), "uses_model": _flag})
 _PREDICTIONS = _record({"test": _any_array, "probe_a": _any_array, "probe_b": _any_array,
-                        "val": _optional(_any_array)})
+                        "probe_r": _any_array, "val": _optional(_any_array)})
 
 RESULT: dict[str, Check] = {
     "status": _text,

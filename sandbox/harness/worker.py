@@ -356,7 +356,9 @@ def _default_predict(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: Development,
           validated: torch.Tensor, batch_size: int, device: torch.device) -> dict[str, Any]:
     """Serve the hidden inputs through the pipeline's ``predict`` at the serving batch size,
-    twice more for the batch-dependence probe, then the rows the pipeline validated on.
+    twice more for the batch-dependence probe (the second serving of the first batch
+    again: answers that change on the very same batch are randomness, not batch
+    dependence), then the rows the pipeline validated on.
     Only raw scores leave this process; the grader holds the labels.
     """
     predict = getattr(module, "predict", _default_predict)
@@ -373,6 +375,8 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
                                for a, _ in pairs])
         probe_b = torch.stack([_predict_batch(predict, model, x[b], device, classes)[0]
                                for _, b in pairs])
+        probe_r = torch.stack([_predict_batch(predict, model, x[a], device, classes)[0]
+                               for a, _ in pairs])
     serving = monitor.summary()
     rows = validated.nonzero().flatten()
     val = None
@@ -384,6 +388,7 @@ def serve(module: ModuleType, model: torch.nn.Module, inputs: np.ndarray, data: 
     pack: Callable[[torch.Tensor], dict[str, Any]] = lambda t: protocol.pack(t.numpy())  # noqa: E731
     return {"serving": serving, "predictions": {
         "test": pack(scores), "probe_a": pack(probe_a), "probe_b": pack(probe_b),
+        "probe_r": pack(probe_r),
         "val": None if val is None else pack(val)}}
 
 
