@@ -12,12 +12,8 @@ import tempfile
 from pathlib import Path
 
 from sandbox import catalog
-from sandbox.checker import check_scenario, margins
-from sandbox.criteria import REVEALING
+from sandbox.checker import check_scenario, margin_table
 from sandbox.verification import use_fixed_salt
-
-DECIDING = ("train loss", "test accuracy", "honest validation", "budget", "capacity",
-            *sorted(REVEALING))
 
 
 def main() -> list[str]:
@@ -28,17 +24,7 @@ def main() -> list[str]:
             if scenario.path.parent.name != "scenarios":
                 continue
             report = check_scenario(scenario.path, logdir=Path(logs), device="cpu")
-            lines += [f"### {scenario.id}" + ("" if report.ok else " (check found problems)"),
-                      "", "| fix | verdict | deciding criteria (seed by seed) |",
-                      "| --- | --- | --- |"]
-            for row in margins(report):
-                cells = row["criteria"]
-                shown = [n for n in DECIDING if n in cells and
-                         (not cells[n]["passed"] if not row["passed"] else True)]
-                text = "; ".join(f"{n}: {cells[n]['measured']}" for n in shown)
-                lines.append(f"| {row['kind']} {row['name']} | "
-                             f"{'pass' if row['passed'] else 'fail'} | {text} |")
-            lines.append("")
+            lines += margin_table(report)
             print(f"{scenario.id}: {len(report.problems)} problem(s)", flush=True)
     use_fixed_salt(None)
     return lines

@@ -256,3 +256,25 @@ def margins(report: CheckReport) -> list[dict[str, object]]:
                                  "required": per_seed[0].required}
         rows.append({"kind": kind, "name": name, "passed": outcome.passed, "criteria": cells})
     return rows
+
+
+DECIDING = ("train loss", "honest validation", "budget", "capacity")
+
+
+def margin_table(report: CheckReport) -> list[str]:
+    """:func:`margins` as a Markdown table: for a fix that passes, the criteria that decide
+    it (the test metric, training, honest validation, the budget and the root-cause
+    criteria); for one that fails, the criteria it failed.
+    """
+    from .criteria import REVEALING
+    lines = [f"### {report.scenario}" + ("" if report.ok else " (check found problems)"),
+             "", "| fix | verdict | deciding criteria (seed by seed) |", "| --- | --- | --- |"]
+    for row in margins(report):
+        cells = row["criteria"]
+        deciding = [n for n in cells if n.startswith("test ") or n in DECIDING
+                    or n in REVEALING]
+        shown = [n for n in deciding if row["passed"] or not cells[n]["passed"]]
+        text = "; ".join(f"{n}: {cells[n]['measured']}" for n in shown)
+        lines.append(f"| {row['kind']} {row['name']} | "
+                     f"{'pass' if row['passed'] else 'fail'} | {text} |")
+    return [*lines, ""]

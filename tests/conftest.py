@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import catalog
-from sandbox.checker import CheckReport, check_scenario
+from sandbox.checker import CheckReport, check_scenario, margin_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -57,9 +57,19 @@ def checked(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory, worker_id:
                     cache[scenario_id] = check_scenario(scenario.path, logdir=runs_dir,
                                                         device="cpu")
                     report.write_bytes(pickle.dumps(cache[scenario_id]))
+                    _keep_margins(cache[scenario_id])
         return cache[scenario_id]
 
     return get
+
+
+def _keep_margins(report: CheckReport) -> None:
+    """With SANDBOX_MARGINS=folder, each checked scenario's margin table is written there
+    (benchmarks/RESULTS.md quotes them from the suite's own runs)."""
+    folder = os.environ.get("SANDBOX_MARGINS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{report.scenario}.md").write_text("\n".join(margin_table(report)))
 
 
 @pytest.fixture

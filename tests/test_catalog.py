@@ -25,6 +25,22 @@ def test_the_catalog_covers_the_model_families_and_difficulties_people_debug():
     assert sum(s.difficulty == 3 for s in scenarios) >= 2
 
 
+def test_the_catalog_covers_data_and_evaluation_bugs_on_images_and_regression():
+    """Issue 11's shape of the catalog: 24 scenarios or more, image CNNs fed (N, C, H, W),
+    two regressions, classification scored by what the task needs, not only accuracy."""
+    import yaml
+    scenarios = list(catalog.discover().values())
+    data = {s.id: yaml.safe_load(s.config_path.read_text())["data"]["name"]
+            for s in scenarios}
+    images = [s.id for s in scenarios if "cnn" in s.tags and data[s.id] == "digits"]
+    assert len(scenarios) >= 24
+    assert len(images) >= 3, images
+    assert sum(s.task == "regression" for s in scenarios) >= 2
+    assert {s.criteria.metric for s in scenarios if s.task == "classification"} - {
+        "accuracy"}
+    assert sum(s.difficulty == 3 for s in scenarios) >= 4
+
+
 def test_unknown_id_suggests_the_closest():
     with pytest.raises(ScenarioNotFound, match="Did you mean exploding-lr-v2"):
         catalog.get("explodng-lr-v2")
