@@ -251,9 +251,65 @@ def demand(seed: int, salt: Salt, hours: int = 2400, test_hours: int = 720,
     return dev, _make(x_test, y_test, 0)
 
 
+def _accounts(rng: np.random.Generator, n: int, churn_shift: float,
+              outcome_known: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Subscriber accounts, one row each, columns ``[tenure_months, monthly_fee,
+    plan_tier, annual_contract, autopay, discount_pct, logins_30d, logins_prev_30d,
+    support_tickets_90d, late_payments_12m, cancel_page_visits_30d, retention_contacts]``;
+    the target is 1 for an account that churned within 60 days. Churn follows the honest
+    columns through a noisy logistic model (short tenure, monthly contracts, falling
+    usage, tickets, late payments and visits to the cancellation page raise it).
+    ``retention_contacts`` is what the retention desk logged, and the desk works the
+    cancellation queue: with ``outcome_known`` (the historical export, written after the
+    outcome) churners mostly have several contacts and renewals a stray courtesy call;
+    without it (an account scored today, before the desk has seen it) the log is empty.
+    """
+    tenure = np.clip(np.round(rng.gamma(1.6, 13.0, n)) + 1, 1, 72)
+    tier = rng.choice(3, n, p=[0.45, 0.35, 0.2])
+    fee = np.round(np.array([22.0, 48.0, 85.0])[tier] * rng.uniform(0.85, 1.2, n), 2)
+    annual = (rng.random(n) < 0.25 + 0.005 * tenure).astype(np.float64)
+    autopay = (rng.random(n) < 0.55).astype(np.float64)
+    discount = rng.choice([0.0, 10.0, 20.0, 30.0], n, p=[0.6, 0.2, 0.15, 0.05])
+    engagement = rng.gamma(2.0, 6.0, n)
+    logins_prev = rng.poisson(engagement)
+    drop = rng.random(n) < 0.3  # accounts whose use is fading
+    logins = rng.poisson(engagement * np.where(drop, rng.uniform(0.1, 0.7, n), 1.0))
+    tickets = rng.poisson(0.3 + 0.4 * (tier == 0) + 0.5 * drop)
+    late = rng.poisson(0.25 + 0.5 * (1 - autopay))
+    trend = (logins - logins_prev) / (logins_prev + 1.0)
+    z = (churn_shift - 2.0 * annual - 1.0 * np.log(tenure) - 3.0 * trend + 0.75 * tickets
+         + 0.9 * late - 0.6 * autopay + 0.02 * fee * (1 - discount / 100) * (tier == 0)
+         + 0.5 * rng.standard_normal(n))
+    propensity = 1 / (1 + np.exp(-z))
+    visits = rng.poisson(0.1 + 1.2 * propensity)
+    z = z + 0.45 * visits
+    churned = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+    if outcome_known:
+        contacted = rng.random(n) < np.where(churned == 1, 0.97, 0.03)
+        contacts = np.where(contacted, 1 + rng.poisson(np.where(churned == 1, 2.0, 0.1)), 0)
+    else:
+        contacts = np.zeros(n)
+    x = np.stack([tenure, fee, tier, annual, autopay, discount, logins, logins_prev, tickets,
+                  late, visits, contacts], 1)
+    return x, churned
+
+
+def subscribers(seed: int, salt: Salt, n: int = 3000, churn_shift: float = 0.5,
+                test_size: int = 4000) -> tuple[Split, Split | None]:
+    """A churn table (see :func:`_accounts`). The development split is the historical
+    export, every account's outcome known when it was written; the hidden test is what
+    production scores, accounts drawn the same way but read before their outcome, so
+    the columns filled in afterwards hold what the system has at that time.
+    """
+    dev = _make(*_accounts(np.random.default_rng(seed), n, churn_shift, True), 2)
+    if salt is None:
+        return dev, None
+    return dev, _make(*_accounts(_test_rng(seed, salt), test_size, churn_shift, False), 2)
+
+
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
     "digits": digits, "shells": shells, "patients": patients, "signals": signals,
-    "tokens": tokens, "demand": demand}
+    "tokens": tokens, "demand": demand, "subscribers": subscribers}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
