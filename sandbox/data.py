@@ -233,22 +233,36 @@ def _demand_hours(rng: np.random.Generator, start: int, hours: int,
     return x, demand, (w, d)
 
 
+def _with_lags(x: np.ndarray, y: np.ndarray, before: np.ndarray, lags: int) -> np.ndarray:
+    """``x`` with the demand of the ``lags`` previous hours appended, the last hour first;
+    ``before`` is the series that precedes ``y``.
+    """
+    if not lags:
+        return x
+    series = np.concatenate([before, y])
+    start = len(before)
+    past = np.stack([series[start - k:len(series) - k] for k in range(1, lags + 1)], 1)
+    return np.concatenate([x, past], 1)
+
+
 def demand(seed: int, salt: Salt, hours: int = 2400, test_hours: int = 720,
-           warmup: int = 500) -> tuple[Split, Split | None]:
+           warmup: int = 500, lags: int = 0) -> tuple[Split, Split | None]:
     """Hourly electricity demand, a regression in time order: rows ``[hour of day, day of
     week, temperature]``, target the demand that hour. The development split is the
     first ``hours`` hours; the hidden test is what production sees, the ``test_hours``
     that follow, their shocks drawn with the grader's salt (the future is not in the
-    seed).
+    seed). ``lags`` (at most ``warmup``) appends the metered demand of the previous
+    ``lags`` hours to each row, the last hour first: what an hour-ahead forecaster
+    knows when it forecasts.
     """
     rng = np.random.default_rng(seed)
-    _, _, state = _demand_hours(rng, -warmup, warmup, (0.0, 0.0))  # settle the shocks
+    _, y_warm, state = _demand_hours(rng, -warmup, warmup, (0.0, 0.0))  # settle the shocks
     x, y, state = _demand_hours(rng, 0, hours, state)
-    dev = _make(x, y, 0)
+    dev = _make(_with_lags(x, y, y_warm, lags), y, 0)
     if salt is None:
         return dev, None
     x_test, y_test, _ = _demand_hours(_test_rng(seed, salt), hours, test_hours, state)
-    return dev, _make(x_test, y_test, 0)
+    return dev, _make(_with_lags(x_test, y_test, np.concatenate([y_warm, y]), lags), y_test, 0)
 
 
 def _accounts(rng: np.random.Generator, n: int, churn_shift: float,

@@ -44,6 +44,16 @@ def test_a_solution_that_changes_a_locked_key_is_refused(tiny):
     assert "train.epochs: locked by the scenario" in problem
 
 
+def test_a_variant_config_that_holds_only_the_changed_keys_is_refused_by_name(tiny):
+    """A variant's config.yaml replaces the shipped one: a partial file would otherwise
+    reach the seeds without its data section."""
+    partial = tiny / "decoys" / "still-too-small" / "config.yaml"
+    partial.write_text("optimizer:\n  lr: 0.005\n")
+    [problem] = problems(tiny)
+    assert problem.startswith("decoy 'still-too-small' is refused:")
+    assert "lacks data.name, data.test_fraction, train.epochs" in problem
+
+
 def test_locks_must_name_real_keys(tiny):
     meta = tiny / "scenario.yaml"
     meta.write_text(meta.read_text().replace("locked: [data, train.epochs]",

@@ -348,13 +348,15 @@ def _improved(curves: Curves, metric: np.ndarray) -> bool:
 def optimistic_validation(curves: Curves) -> tuple[int | None, str] | None:
     """The final validation metric is 0.1 or more above the test metric (UMLAUT flags a
     validation-train gap of 0.05; against a held-out test, 0.1 is beyond seed noise). For
-    an error metric, in the task's units: validation 10% or more below the test error.
+    an error metric, in the task's units: validation 20% or more below the test error (an
+    honest forecaster, validated on an earlier period than the one it is tested on and
+    with its best epoch kept, sits up to about 10% below its test error).
     """
     val, test = finite(curves.val_metric), finite(curves.test_metric)
     if not val or not test:
         return None
     if curves.metric_lower_is_better:
-        if test[-1][1] <= 0 or (test[-1][1] - val[-1][1]) / test[-1][1] < 0.1:
+        if test[-1][1] <= 0 or (test[-1][1] - val[-1][1]) / test[-1][1] < 0.2:
             return None
     elif val[-1][1] - test[-1][1] < 0.1:
         return None

@@ -60,7 +60,7 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
         if (folder / "pipeline.py").is_file():
             pipeline = folder / "pipeline.py"
         if (folder / "config.yaml").is_file():
-            base = _yaml.load_file(folder / "config.yaml")
+            base = _whole_config(scenario, folder / "config.yaml")
             sources.append(folder / "config.yaml")
     if pipeline_file is not None:
         pipeline = Path(pipeline_file).resolve()
@@ -79,6 +79,22 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
         what += " with " + " ".join(f"--set {o}" for o in overrides)
     check_pipeline_file(pipeline)
     return Candidate(label, pipeline, resolved, what, (pipeline, *sources), tuple(overrides))
+
+
+def _whole_config(scenario: Scenario, path: Path) -> dict:
+    """A solution's or variant's config.yaml replaces the shipped one, so it must hold every
+    key the shipped one does (a file of only the changed keys belongs in ``--config``).
+    """
+    loaded = _yaml.load_file(path)
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must be a mapping of keys like the shipped config.yaml.")
+    missing = sorted(set(config.flatten(_yaml.load_file(scenario.config_path)))
+                     - set(config.flatten(loaded)))
+    if missing:
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        raise ConfigError(f"{path} replaces the shipped config.yaml but lacks {shown}; copy "
+                          "the whole shipped file and change what the fix changes.")
+    return loaded
 
 
 def check_pipeline_file(path: Path) -> None:
