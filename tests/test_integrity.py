@@ -79,6 +79,21 @@ def test_the_hidden_split_is_not_in_the_candidates_process_and_cannot_be_rebuilt
     assert outcome.provenance["hidden_test"]["salt"] == "fixed by SANDBOX_TEST_SALT"
 
 
+def test_the_hidden_rows_are_served_in_an_order_that_says_nothing_about_their_answers():
+    """In the builder's order, consecutive hours let predict() copy the next request's
+    "demand an hour ago" as this hour's answer; the grader's own order leaves none of that."""
+    cfg = {"name": "demand", "lags": 3}
+    salt = b"an order test"
+    _, ordered = data.BUILDERS["demand"](0, salt, lags=3)
+    _, served = data.build(cfg, 0, salt)
+    assert sorted(served.y.tolist()) == sorted(ordered.y.tolist())
+
+    def copied(split):  # the next row's last-hour column equals this row's answer
+        return float(np.mean(np.isclose(split.x[1:, 3], split.y[:-1])))
+
+    assert copied(ordered) > 0.99 and copied(served) < 0.01
+
+
 def _data_config(scenario) -> dict:
     from sandbox import _yaml
     return _yaml.load_file(scenario.config_path)["data"]
