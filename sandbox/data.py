@@ -321,9 +321,50 @@ def subscribers(seed: int, salt: Salt, n: int = 3000, churn_shift: float = 0.5,
     return dev, _make(*_accounts(_test_rng(seed, salt), test_size, churn_shift, False), 2)
 
 
+def _pump_windows(rng: np.random.Generator, n: int, fault_share: float,
+                  spread: float) -> tuple[np.ndarray, np.ndarray]:
+    """Condition-monitoring features of one-second vibration windows from a pump fleet.
+
+    Class 0 is a healthy pump; 1 unbalance (1x running-speed amplitude, growing with the
+    square of the speed), 2 misalignment (2x and axial amplitudes, some 1x), 3 bearing
+    wear (high-frequency envelope energy, kurtosis, a warmer bearing), each a share
+    ``fault_share`` of the windows. Amplitudes are logs, and vary from pump to pump by
+    ``spread``; a fault's severity is drawn per window, so mild faults overlap the
+    healthy fleet. Rows: speed, load, log 1x, log 2x, log axial, log envelope, kurtosis,
+    bearing temperature, log overall RMS.
+    """
+    shares = [1 - 3 * fault_share] + [fault_share] * 3
+    y = rng.choice(4, n, p=shares)
+    speed = rng.uniform(0.7, 1.3, n)  # per unit of the nominal speed
+    load = rng.uniform(0.2, 1.0, n)
+    severity = rng.uniform(0.5, 1.0, n) * (y > 0)
+    pump = spread * rng.standard_normal((n, 4))
+    one_x = 0.6 * load + pump[:, 0] + severity * ((y == 1) * speed ** 2 + 0.3 * (y == 2))
+    two_x = 0.3 * load + pump[:, 1] + severity * (y == 2)
+    axial = 0.2 * load + pump[:, 2] + 0.8 * severity * (y == 2)
+    envelope = 0.2 * speed + pump[:, 3] + severity * (y == 3)
+    kurtosis = 3 + np.exp(0.3 * rng.standard_normal(n)) + 1.5 * severity * (y == 3)
+    temperature = 40 + 15 * load + 3 * rng.standard_normal(n) + 4 * severity * (y == 3)
+    rms = np.log(np.exp(one_x) + np.exp(two_x) + 0.5 * np.exp(envelope))
+    x = np.stack([speed, load, one_x, two_x, axial, envelope, kurtosis, temperature, rms], 1)
+    return x, y
+
+
+def pumps(seed: int, salt: Salt, n: int = 12000, fault_share: float = 0.015,
+          spread: float = 0.25, test_size: int = 6000) -> tuple[Split, Split | None]:
+    """Rare faults in pump vibration features (N, 9), four classes; see
+    :func:`_pump_windows`. The hidden test has the fleet's class mix, as production does.
+    """
+    dev = _make(*_pump_windows(np.random.default_rng(seed), n, fault_share, spread), 4)
+    if salt is None:
+        return dev, None
+    test = _pump_windows(_test_rng(seed, salt), test_size, fault_share, spread)
+    return dev, _make(*test, 4)
+
+
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
     "digits": digits, "shells": shells, "patients": patients, "signals": signals,
-    "tokens": tokens, "demand": demand, "subscribers": subscribers}
+    "tokens": tokens, "demand": demand, "subscribers": subscribers, "pumps": pumps}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:

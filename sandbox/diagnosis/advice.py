@@ -105,8 +105,11 @@ SYMPTOMS: dict[str, Advice] = {
     "optimistic-validation": Advice(
         "Validation is far better than the hidden test",
         ("leakage: the same subjects, duplicates or near-duplicates on both sides of the "
-         "split", "validation scored differently from how the model is served (batching, "
-         "train mode)", "the checkpoint or hyper-parameters were picked on the test set"),
+         "split", "a feature that production does not have yet (recorded after the outcome, "
+         "or computed with future values)",
+         "validation scored differently from how the model is served (batching, train "
+         "mode), or on another metric (plain accuracy on imbalanced classes)",
+         "the checkpoint or hyper-parameters were picked on the test set"),
         ("split by group (patient, user, source) before any preprocessing",
          "deduplicate before splitting",
          "score validation exactly the way the model will be served")),
