@@ -346,6 +346,17 @@ def test_a_validation_loss_far_below_the_training_loss_is_named(tmp_path: Path):
                  "loss/val": np.full(N // 40, 0.002)}
     assert symptoms_in(write(tmp_path / "converged", converged, every=40)) == set()
 
+
+def test_a_validation_metric_that_never_moves_while_the_loss_falls_is_named(tmp_path: Path):
+    """Four rare classes weighted the wrong way round: every input is called healthy, and
+    validation accuracy is the healthy share at every evaluation."""
+    majority = {"loss/train": noisy(decay(start=1.39, end=0.006), 0.1),
+                "metric/val": np.full(N // 40, 0.9552)}
+    assert symptoms_in(write(tmp_path / "majority", majority, every=40)) == {
+        "flat-validation-metric"}
+    learning = dict(majority, **{"metric/val": 0.9552 + 0.03 * (1 - np.exp(-np.arange(10) / 3))})
+    assert symptoms_in(write(tmp_path / "learning", learning, every=40)) == set()
+
 # -- bad input, through the CLI -----------------------------------------------------------
 def test_an_empty_folder_is_exit_2_with_a_clear_message(tmp_path: Path):
     result = run_cli("diagnose", str(tmp_path))

@@ -102,6 +102,16 @@ SYMPTOMS: dict[str, Advice] = {
          "compute the training loss again with the model in eval mode, on the training "
          "rows, the way validation is computed",
          "split by group or time before any preprocessing")),
+    "flat-validation-metric": Advice(
+        "The validation metric never moves while the training loss falls",
+        ("the model gives every input the majority class: imbalanced classes under a plain "
+         "loss, or class weights the wrong way round",
+         "the metric is computed from a stale copy of the model, or logged from a variable "
+         "that is never updated"),
+        ("look at the confusion matrix or the per-class recall on validation",
+         "inverse-frequency class weights or a balanced sampler; score what the task needs "
+         "(balanced accuracy, macro-F1)",
+         "evaluate the model object that is being trained, and log what evaluate returns")),
     "optimistic-validation": Advice(
         "Validation is far better than the hidden test",
         ("leakage: the same subjects, duplicates or near-duplicates on both sides of the "

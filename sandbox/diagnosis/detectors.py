@@ -412,6 +412,32 @@ def validation_above_training(curves: Curves) -> tuple[int | None, str] | None:
                         "the same steps")
 
 
+FLAT_METRIC = 1e-3
+
+
+def flat_validation_metric(curves: Curves) -> tuple[int | None, str] | None:
+    """The validation metric is the same (within 0.001, or 0.1% of an error's level) at
+    four evaluations or more while the training loss falls to half its start or less. A
+    model that is learning moves its validation predictions, and some of them change
+    class; a metric that never moves says the predictions do not: every input gets the
+    majority class (imbalanced classes under a plain or a wrongly weighted loss), or the
+    metric is computed on something other than the model being trained.
+    """
+    val_steps, metric = _arrays(curves.val_metric)
+    _, train = _arrays(curves.train_loss)
+    if len(metric) < 4 or len(train) < 20:
+        return None
+    start, end = _head(train), _tail(train)
+    spread = float(metric.max() - metric.min())
+    scale = abs(float(np.median(metric))) if curves.metric_lower_is_better else 1.0
+    if start <= 0 or end > 0.5 * start or spread > FLAT_METRIC * scale:
+        return None
+    return int(val_steps[0]), (f"{curves.name('val_metric')} stayed at {metric[0]:.4g} "
+                               f"(spread {spread:.2g}) over {len(metric)} evaluations while "
+                               f"{curves.name('train_loss')} fell from {start:.4g} to "
+                               f"{end:.4g}")
+
+
 def _rank(values: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(values, kind="stable"), kind="stable").astype(np.float64)
 
@@ -545,6 +571,7 @@ RULES: dict[str, Rule] = {
     "frozen-weights": frozen_weights, "lr-collapse": lr_collapse,
     "nondeterministic-eval": nondeterministic_eval,
     "validation-above-training": validation_above_training,
+    "flat-validation-metric": flat_validation_metric,
 }
 
 # A diverging run swings and stalls on its way to NaN: naming those too adds nothing.
