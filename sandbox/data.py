@@ -85,15 +85,67 @@ def _make(x: np.ndarray, y: np.ndarray, num_classes: int,
                  None if groups is None else groups.astype(np.int64))
 
 
-def digits(seed: int, salt: Salt, test_fraction: float = 0.25) -> tuple[Split, Split | None]:
-    """UCI handwritten digits as (N, 1, 8, 8) images with raw pixel values 0..16."""
+def _rescan(rng: np.random.Generator, images: np.ndarray, gain: float,
+            noise: float) -> np.ndarray:
+    """Each image scanned again: a brightness (gain) of its own, pixel noise, and the
+    scanner's quantisation back to whole values 0..16.
+    """
+    gains = rng.uniform(1 - gain, 1 + gain, (len(images), 1, 1, 1))
+    scanned = gains * images + noise * rng.standard_normal(images.shape)
+    return np.clip(np.round(scanned), 0, 16).astype(np.float32)
+
+
+def _noisy_labels(rng: np.random.Generator, labels: np.ndarray, rate: float) -> np.ndarray:
+    """Labels keyed in by hand: a share ``rate`` of them replaced by another digit."""
+    wrong = (labels + rng.integers(1, 10, len(labels))) % 10
+    return np.where(rng.random(len(labels)) < rate, wrong, labels)
+
+
+def digits(seed: int, salt: Salt, test_fraction: float = 0.25, copies: int = 0,
+           exact_share: float = 0.3, gain: float = 0.2, pixel_noise: float = 0.7,
+           label_noise: float = 0.0) -> tuple[Split, Split | None]:
+    """UCI handwritten digits as (N, 1, 8, 8) images with raw pixel values 0..16.
+
+    ``copies`` > 0 makes a re-scanned export: each development digit appears 1 to
+    ``copies`` times, every row a fresh scan of it (:func:`_rescan`) except a share
+    ``exact_share`` of the extra rows, byte-for-byte copies of an earlier row (the same
+    file exported twice); rows are shuffled and ``label_noise`` of the digits carry a
+    wrong label, shared by all their rows. The export has no scan id: only the grader
+    (``salt`` given) knows which rows are scans of one digit (``groups``). The hidden
+    test is one fresh scan of each held-out digit, labelled the same noisy way.
+    """
     raw = _load_shipped("digits.npz")
     images, labels = raw["images"][:, None].astype(np.float32), raw["labels"]
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = round(len(labels) * test_fraction)
     dev, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    if copies > 0:
+        return _rescanned(seed, salt, images, labels, dev, test, copies, exact_share, gain,
+                          pixel_noise, label_noise)
     hidden = None if salt is None else _make(images[test], labels[test], 10)
     return _make(images[dev], labels[dev], 10), hidden
+
+
+def _rescanned(seed: int, salt: Salt, images: np.ndarray, labels: np.ndarray,
+               dev: np.ndarray, test: np.ndarray, copies: int, exact_share: float,
+               gain: float, pixel_noise: float,
+               label_noise: float) -> tuple[Split, Split | None]:
+    rng = np.random.default_rng([seed, 1797])
+    keyed = _noisy_labels(rng, labels[dev], label_noise)
+    scan = np.repeat(np.arange(len(dev)), rng.integers(1, copies + 1, len(dev)))
+    x = _rescan(rng, images[dev][scan], gain, pixel_noise)
+    first = np.r_[True, scan[1:] != scan[:-1]]
+    exact = ~first & (rng.random(len(scan)) < exact_share)
+    for row in np.flatnonzero(exact):  # in order, so a copy of a copy is a copy too
+        x[row] = x[row - 1]
+    shuffle = rng.permutation(len(scan))
+    x, scan = x[shuffle], scan[shuffle]
+    export = _make(x, keyed[scan], 10, None if salt is None else scan)
+    if salt is None:
+        return export, None
+    rng = _test_rng(seed, salt)
+    x_test = _rescan(rng, images[test], gain, pixel_noise)
+    return export, _make(x_test, _noisy_labels(rng, labels[test], label_noise), 10)
 
 
 def _shell_labels(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -362,9 +414,54 @@ def pumps(seed: int, salt: Salt, n: int = 12000, fault_share: float = 0.015,
     return dev, _make(*test, 4)
 
 
+def _building_rows(rng: np.random.Generator, climate: np.ndarray,
+                   site: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One building per entry of ``site`` (each site's climate is a row of ``climate``: heating
+    and cooling degree days, a local offset). Columns:
+    ``[site, floor area (m2), year built, wall U-value (W/m2K), occupants per 100 m2,
+    operating hours per week]``; the target is the annual energy use intensity (kWh per
+    m2). Heating grows with the U-value times the site's heating degree days, cooling with
+    the occupancy times its cooling degree days, so the same building uses very
+    different energy on different sites.
+    """
+    n = len(site)
+    area = np.exp(rng.normal(np.log(3000.0), 0.7, n)).clip(400, 25000)
+    year = rng.integers(1950, 2021, n).astype(np.float64)
+    u_value = (1.7 - 0.02 * (year - 1950) + rng.normal(0, 0.25, n)).clip(0.2, 2.2)
+    occupancy = np.exp(rng.normal(np.log(5.0), 0.4, n)).clip(1.5, 15)
+    hours = rng.choice([50.0, 60.0, 80.0, 120.0, 168.0], size=n, p=[.3, .3, .2, .1, .1])
+    hdd, cdd, offset = climate[site, 0], climate[site, 1], climate[site, 2]
+    eui = (35 + 0.045 * u_value * hdd + 0.015 * occupancy * cdd + 0.35 * hours
+           + 12 * (np.log(3000.0) - np.log(area)) + offset + rng.normal(0, 6.0, n))
+    x = np.stack([site.astype(np.float64), area, year, u_value, occupancy, hours], 1)
+    return x, eui
+
+
+def buildings(seed: int, salt: Salt, n: int = 3000, sites: int = 5,
+              test_size: int = 2000) -> tuple[Split, Split | None]:
+    """Annual energy use of office buildings across a portfolio of ``sites`` sites of the
+    same size, each in its own climate (see :func:`_building_rows`). The development
+    export comes the way the portfolio tool writes it: site after site, each site's
+    buildings from the oldest to the newest. The hidden test is production: buildings
+    drawn at random from every site.
+    """
+    rng = np.random.default_rng(seed)
+    hdd = rng.permutation(np.linspace(1200, 4800, sites)) + rng.normal(0, 150, sites)
+    cdd = (1900 - 0.35 * hdd + rng.normal(0, 120, sites)).clip(100, None)
+    climate = np.stack([hdd, cdd, rng.normal(0, 25, sites)], 1)
+    x, y = _building_rows(rng, climate, np.repeat(np.arange(sites), n // sites))
+    order = np.lexsort((x[:, 2], x[:, 0]))
+    dev = _make(x[order], y[order], 0)
+    if salt is None:
+        return dev, None
+    test_rng = _test_rng(seed, salt)
+    return dev, _make(*_building_rows(test_rng, climate, test_rng.integers(0, sites, test_size)), 0)
+
+
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
     "digits": digits, "shells": shells, "patients": patients, "signals": signals,
-    "tokens": tokens, "demand": demand, "subscribers": subscribers, "pumps": pumps}
+    "tokens": tokens, "demand": demand, "subscribers": subscribers, "pumps": pumps,
+    "buildings": buildings}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
