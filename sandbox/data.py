@@ -148,6 +148,15 @@ def _rescanned(seed: int, salt: Salt, images: np.ndarray, labels: np.ndarray,
     return export, _make(x_test, _noisy_labels(rng, labels[test], label_noise), 10)
 
 
+def stock_cards(seed: int, salt: Salt, test_fraction: float = 0.5) -> tuple[Split, Split | None]:
+    """The scanning room's export of stock-card digits (stockcard-digits-v1), its
+    settings fixed here rather than in the scenario's config, where a candidate would
+    read them: see :func:`digits`.
+    """
+    return digits(seed, salt, test_fraction, copies=6, exact_share=0.2, gain=0.2,
+                  pixel_noise=0.5, label_noise=0.25)
+
+
 def _shell_labels(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.digitize(np.linalg.norm(x, axis=1), edges)
 
@@ -459,9 +468,9 @@ def buildings(seed: int, salt: Salt, n: int = 3000, sites: int = 5,
 
 
 BUILDERS: dict[str, Callable[..., tuple[Split, Split | None]]] = {
-    "digits": digits, "shells": shells, "patients": patients, "signals": signals,
-    "tokens": tokens, "demand": demand, "subscribers": subscribers, "pumps": pumps,
-    "buildings": buildings}
+    "digits": digits, "stock_cards": stock_cards, "shells": shells, "patients": patients,
+    "signals": signals, "tokens": tokens, "demand": demand, "subscribers": subscribers,
+    "pumps": pumps, "buildings": buildings}
 
 
 def _builder(data_cfg: dict[str, Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
