@@ -261,7 +261,18 @@ def get(scenario_id: str, extra_dirs: list[Path] | tuple[Path, ...] = ()) -> Sce
     unversioned = [s for s in catalog if s.rsplit("-v", 1)[0] == scenario_id]
     if len(unversioned) == 1:
         return catalog[unversioned[0]]
-    close = difflib.get_close_matches(scenario_id, list(catalog), n=3, cutoff=0.5)
+    close = _closest(scenario_id, list(catalog))
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     raise ScenarioNotFound(
         f"No scenario '{scenario_id}'.{hint} `sandbox list` shows the {len(catalog)} there are.")
+
+
+def _closest(name: str, ids: list[str]) -> list[str]:
+    """Up to three ids like ``name``, only those nearly as close as the closest (with 25
+    scenarios, a loose cutoff suggests ids that share no more than ``-v1``).
+    """
+    scored = sorted(((difflib.SequenceMatcher(None, name, i).ratio(), i) for i in ids),
+                    reverse=True)
+    if not scored or scored[0][0] < 0.5:
+        return []
+    return [i for r, i in scored[:3] if r >= scored[0][0] - 0.1]

@@ -356,6 +356,8 @@ def test_a_validation_metric_that_never_moves_while_the_loss_falls_is_named(tmp_
         "flat-validation-metric"}
     learning = dict(majority, **{"metric/val": 0.9552 + 0.03 * (1 - np.exp(-np.arange(10) / 3))})
     assert symptoms_in(write(tmp_path / "learning", learning, every=40)) == set()
+    perfect = dict(majority, **{"metric/val": np.ones(N // 40)})
+    assert symptoms_in(write(tmp_path / "perfect", perfect, every=40)) == set()
 
 # -- bad input, through the CLI -----------------------------------------------------------
 def test_an_empty_folder_is_exit_2_with_a_clear_message(tmp_path: Path):

@@ -122,7 +122,7 @@ def test_event_files_hold_the_expected_tags(scenario_id, checked):
         series = read_scalars(Path(seed.run_dir))  # tensorboard's own reader
         metric = CATALOG[scenario_id].criteria.metric
         test_tag = f"test/metric_{metric}" if metric in ("mae", "rmse") else "test/metric"
-        expected = {"loss/train", "loss/val", "lr", "grad_norm/global", test_tag,
+        expected = {"loss/train", "lr", "grad_norm/global", test_tag,  # not all log loss/val
                     "serve/batch_dependence", "serve/output_shift", "serve/repeat_change"}
         assert expected <= set(series), expected - set(series)
         assert any(t.startswith("metric/val") for t in series), sorted(series)

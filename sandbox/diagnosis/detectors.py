@@ -421,7 +421,8 @@ def flat_validation_metric(curves: Curves) -> tuple[int | None, str] | None:
     model that is learning moves its validation predictions, and some of them change
     class; a metric that never moves says the predictions do not: every input gets the
     majority class (imbalanced classes under a plain or a wrongly weighted loss), or the
-    metric is computed on something other than the model being trained.
+    metric is computed on something other than the model being trained. A perfect metric
+    (1, or an error of 0) has nowhere to move and is not flat in this sense.
     """
     val_steps, metric = _arrays(curves.val_metric)
     _, train = _arrays(curves.train_loss)
@@ -431,6 +432,9 @@ def flat_validation_metric(curves: Curves) -> tuple[int | None, str] | None:
     spread = float(metric.max() - metric.min())
     scale = abs(float(np.median(metric))) if curves.metric_lower_is_better else 1.0
     if start <= 0 or end > 0.5 * start or spread > FLAT_METRIC * scale:
+        return None
+    perfect = 0.0 if curves.metric_lower_is_better else 1.0
+    if abs(float(metric[0]) - perfect) <= FLAT_METRIC:  # nothing left to move
         return None
     return int(val_steps[0]), (f"{curves.name('val_metric')} stayed at {metric[0]:.4g} "
                                f"(spread {spread:.2g}) over {len(metric)} evaluations while "

@@ -37,7 +37,7 @@ class AlarmLSTM(nn.Module):
         hidden = self.lstm.hidden_size
         with torch.no_grad():
             for gate in self.lstm.weight_hh_l0.split(hidden):
-                nn.init.orthogonal_(gate, gain=2.0)
+                nn.init.orthogonal_(gate, gain=3.0)
             self.lstm.bias_ih_l0.zero_()
             self.lstm.bias_hh_l0.zero_()
             self.lstm.bias_ih_l0[hidden:2 * hidden] = 1.0
