@@ -59,16 +59,9 @@ def _context() -> mp.context.BaseContext:
 
 
 def default_parallelism(n_jobs: int) -> int:
-    """One child per core (SANDBOX_JOBS overrides), except that a few jobs more than the
-    cores all start at once: three seeds on two cores in two rounds leave a core idle for
-    the whole second round (2 seed-times), together they take 1.5. Each child trains on
-    one thread, so sharing a core costs time, not correctness; limits are per child.
-    """
     configured = os.environ.get("SANDBOX_JOBS")
-    if configured and configured.isdigit():
-        return max(1, min(n_jobs, int(configured)))
-    cores = os.cpu_count() or 1
-    return max(1, n_jobs if n_jobs <= 2 * cores else cores)
+    limit = int(configured) if configured and configured.isdigit() else (os.cpu_count() or 1)
+    return max(1, min(n_jobs, limit))
 
 
 def run_jobs(jobs: list[Job], time_limit_s: float, on_event: ProgressFn | None = None,
