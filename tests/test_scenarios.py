@@ -12,6 +12,7 @@ from sandbox import checker, reference, variants
 from sandbox.criteria import REVEALING
 from sandbox.diagnosis import diagnose
 from sandbox.telemetry import read_scalars
+from sandbox.verification import LOGGED_AS_ERROR
 
 from .conftest import CATALOG, ROOT
 
@@ -121,7 +122,7 @@ def test_event_files_hold_the_expected_tags(scenario_id, checked):
     for seed, result in zip(outcome.seeds, outcome.results, strict=True):
         series = read_scalars(Path(seed.run_dir))  # tensorboard's own reader
         metric = CATALOG[scenario_id].criteria.metric
-        test_tag = f"test/metric_{metric}" if metric in ("mae", "rmse") else "test/metric"
+        test_tag = f"test/metric_{metric}" if metric in LOGGED_AS_ERROR else "test/metric"
         expected = {"loss/train", "lr", "grad_norm/global", test_tag,  # not all log loss/val
                     "serve/batch_dependence", "serve/output_shift", "serve/repeat_change"}
         assert expected <= set(series), expected - set(series)
