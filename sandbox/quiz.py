@@ -21,6 +21,7 @@ CHOICES = 4
 ALIKE = 0.6  # difflib ratio above which two choices read as the same answer
 FAMILIES = {
     "diverging": "optimisation", "large-updates": "optimisation",
+    "large-early-updates": "optimisation",
     "oscillating": "optimisation", "exploding-gradients": "optimisation",
     "dead-units": "optimisation",
     "not-learning": "gradient flow", "vanishing-gradients": "gradient flow",

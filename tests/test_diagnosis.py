@@ -237,6 +237,33 @@ def test_exploding_gradients_and_large_updates():
     assert found["exploding-gradients"].step == 4
 
 
+
+def early_ratios(first: list[float], later: float) -> dict[str, list]:
+    """Layers' update ratios at the probe's cadence: ``first[i]`` for layer i over steps
+    1-10, ``later`` from step 16 on; a loss that falls, so only the update rules speak."""
+    steps = [1, 2, 4, 8, 16, 25, 50, 75, 100, 125, 150]
+    return {"loss/train": [(s, 1.4 * 0.99 ** s) for s in range(1, 151)],
+            **{f"update_ratio/layer{i}": [(s, early if s <= 10 else later) for s in steps]
+               for i, early in enumerate(first)}}
+
+
+def test_a_start_without_warmup_shows_in_the_first_steps_only():
+    no_warmup = {f.symptom: f for f in diagnose_scalars(early_ratios([0.15] * 6, 0.02))}
+    assert set(no_warmup) == {"large-early-updates"}
+    assert "6 of 6 layers" in no_warmup["large-early-updates"].evidence
+    assert diagnose_scalars(early_ratios([0.004] * 6, 0.02)) == []  # warmed up
+
+
+def test_one_small_weight_moving_fast_early_is_not_a_bad_start():
+    """A position embedding initialised at 0.02 moves a large fraction of itself in Adam's
+    first steps even with warmup; the rule asks for the median layer."""
+    assert diagnose_scalars(early_ratios([0.4, 0.005, 0.006, 0.004, 0.005], 0.02)) == []
+
+
+def test_updates_too_large_all_along_are_named_once():
+    found = [f.symptom for f in diagnose_scalars(early_ratios([0.5] * 4, 0.3))]
+    assert found == ["large-updates"]
+
 def test_a_burst_between_logged_steps_is_seen_through_the_running_maximum():
     logged = {"loss/train": [(s, 1.0) for s in range(1, 11)],
               "grad_norm/global": [(s, 1.0) for s in (1, 2, 4, 8, 16, 25, 50, 75, 100)]}
@@ -345,6 +372,13 @@ def test_a_validation_loss_far_below_the_training_loss_is_named(tmp_path: Path):
     converged = {"loss/train": noisy(decay(end=0.01), 0.1),
                  "loss/val": np.full(N // 40, 0.002)}
     assert symptoms_in(write(tmp_path / "converged", converged, every=40)) == set()
+    # a plateau most of the run, then the task clicks within an epoch: the evaluations
+    # after the drop see the model the last steps trained, not the plateau before them
+    t = np.arange(N)
+    late = np.where(t < 340, 0.69, 0.69 * np.exp(-(t - 340) / 4) + 0.05)
+    learnt = {"loss/train": noisy(late, 0.1),
+              "loss/val": np.where(np.arange(50, N + 1, 50) <= 340, 0.69, 0.05)}
+    assert symptoms_in(write(tmp_path / "late", learnt, every=50)) == set()
 
 
 def test_a_validation_metric_that_never_moves_while_the_loss_falls_is_named(tmp_path: Path):

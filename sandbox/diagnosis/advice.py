@@ -68,6 +68,13 @@ SYMPTOMS: dict[str, Advice] = {
         ("learning rate (times momentum's 1/(1 - beta)) far too high for the weight scale",),
         ("lower the learning rate until update/weight ratios sit near 1e-3",
          "warmup, or an adaptive optimizer with a modest learning rate")),
+    "large-early-updates": Advice(
+        "The first steps rewrite the weights",
+        ("no learning-rate warmup: Adam's first updates are about lr for every weight, "
+         "whatever the gradient, so the peak rate hits a freshly initialised model",
+         "a peak learning rate too high for the model's first steps"),
+        ("warm the learning rate up linearly over the first hundred or so steps",
+         "a lower peak learning rate; pre-norm (norm_first) transformer blocks")),
     "dead-units": Advice(
         "Many ReLU units never activate",
         ("a learning-rate spike pushed pre-activations negative for every input",

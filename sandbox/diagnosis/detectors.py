@@ -300,6 +300,35 @@ def large_updates(curves: Curves) -> tuple[int | None, str] | None:
     return since, f"{tag} has a median of {ratio:.2g}, above 0.1 (healthy is about 1e-3)"
 
 
+
+EARLY_STEPS = 10
+
+
+def large_early_updates(curves: Curves) -> tuple[int | None, str] | None:
+    """Over the first ten optimizer steps, the median layer moves more than 10% of its
+    weights per step (each layer's median ratio over those steps). Adam's first updates are
+    about lr * sign(g) for every weight, whatever the gradient's size, so this is where a
+    missing warmup shows, and it shows the same way on every seed; a warmed-up or modest
+    rate keeps the first steps near 1e-3 to 1e-2. Later steps can be healthy again.
+    """
+    early = []
+    for tag, points in curves.update_ratios:
+        values = [v for s, v in finite(points) if s <= EARLY_STEPS]
+        if len(values) >= 3:
+            early.append((float(np.median(values)), tag))
+    if len(early) < 2:
+        return None
+    early.sort()
+    typical = early[len(early) // 2][0]
+    if typical <= 0.1:
+        return None
+    over = sum(ratio > 0.1 for ratio, _ in early)
+    ratio, tag = early[-1]
+    return 1, (f"in the first {EARLY_STEPS} steps {over} of {len(early)} layers moved more "
+               f"than 10% of their weights per step (median layer {typical:.2g}, {tag} "
+               f"{ratio:.2g}; healthy is about 1e-3)")
+
+
 DEAD_FRACTION = 0.5
 
 
@@ -386,30 +415,44 @@ VAL_ABOVE_TRAIN = 0.2
 
 
 def validation_above_training(curves: Curves) -> tuple[int | None, str] | None:
-    """Over the last third of the run, the validation loss sits below a fifth of the
-    training loss (medians over the same steps), and the training loss is still at least a
-    tenth of where it started. A model does about as well on data it trains on as on data
-    it has not seen, or worse on the unseen; dropout makes training look about 1.5x worse,
-    and heavy augmentation up to about 3.5x (the catalog's meter-reader-v1 fix: validation
-    at 29-34% of its training loss). A validation loss at a fifth of the training loss or
-    less says the validation rows are easier than the training rows: the same rows or
-    near-copies of rows the model has memorised, a leaked feature, labels cleaned on one
-    side only, or a loss computed differently on each side.
+    """At the evaluations of the last third of the run, the validation loss sits below a
+    fifth of the training loss just before each of them (the median of the training losses
+    over the second half of the stretch since the evaluation before), and the training
+    loss is still at least a tenth of where it started. A model does about as well on data
+    it trains on as on data it has not seen, or worse on the unseen; dropout makes training
+    look about 1.5x worse, and heavy augmentation up to about 3.5x (the catalog's
+    meter-reader-v1 fix: validation at 29-34% of its training loss). A validation loss at
+    a fifth of the training loss or less says the validation rows are easier than the
+    training rows: the same rows or near-copies of rows the model has memorised, a leaked
+    feature, labels cleaned on one side only, or a loss computed differently on each side.
+    Each evaluation is set against the training loss of the model it evaluated: a run
+    that learns late drops within an epoch, and a median over the last third of its
+    training loss would still hold the plateau the evaluation no longer sees.
     """
     val_steps, val = _arrays(curves.val_loss)
     steps, train = _arrays(curves.train_loss)
     if len(val) < 3 or len(train) < 20:
         return None
     since = steps[0] + 2 * (steps[-1] - steps[0]) / 3
-    val_late, train_late = val[val_steps >= since], train[steps >= since]
-    if len(val_late) == 0 or len(train_late) == 0:
+    start = _head(train)
+    ratios, last_train, previous = [], None, float(steps[0])
+    for at, v in zip(val_steps, val, strict=True):
+        window = train[(steps > (previous + at) / 2) & (steps <= at)]
+        previous = float(at)
+        if at < since or len(window) == 0:
+            continue
+        last_train = float(np.median(window))
+        if v < 0 or last_train <= 0:
+            return None
+        ratios.append(v / last_train)
+    if not ratios or last_train is None or start <= 0 or last_train < 0.1 * start:
         return None
-    v, t, start = float(np.median(val_late)), float(np.median(train_late)), _head(train)
-    if v < 0 or t <= 0 or start <= 0 or t < 0.1 * start or v >= VAL_ABOVE_TRAIN * t:
+    ratio = float(np.median(ratios))
+    if ratio >= VAL_ABOVE_TRAIN:
         return None
-    return int(since), (f"{curves.name('val_loss')} is {v:.4g} over the last third of the "
-                        f"run, {v / t:.0%} of {curves.name('train_loss')} ({t:.4g}) over "
-                        "the same steps")
+    return int(since), (f"over the last third of the run {curves.name('val_loss')} is "
+                        f"{ratio:.0%} of {curves.name('train_loss')} just before each "
+                        f"evaluation (at the last: {val[-1]:.4g} against {last_train:.4g})")
 
 
 FLAT_METRIC = 1e-3
@@ -569,6 +612,7 @@ RULES: dict[str, Rule] = {
     "diverging": diverging, "not-learning": not_learning, "oscillating": oscillating,
     "overfitting": overfitting, "vanishing-gradients": vanishing_gradients,
     "exploding-gradients": exploding_gradients, "large-updates": large_updates,
+    "large-early-updates": large_early_updates,
     "dead-units": dead_units, "eval-batch-dependence": eval_batch_dependence,
     "optimistic-validation": optimistic_validation, "rising-loss": rising_loss,
     "sudden-nan": sudden_nan, "small-updates": small_updates,
@@ -584,7 +628,9 @@ RULES: dict[str, Rule] = {
 # and a rising loss is not a lack of learning. Dead units give their layers no gradient:
 # those weights stand still because of them. Answers that change when the same batch is
 # served again change with other batch companions too: that is not batch dependence.
+# Updates too large all run long are too large in the first steps as well.
 MASKED_BY = {"not-learning": ("diverging", "oscillating", "rising-loss"),
              "oscillating": ("diverging",), "overfitting": ("oscillating",),
              "diverging": ("sudden-nan",), "frozen-weights": ("dead-units",),
-             "eval-batch-dependence": ("nondeterministic-eval",)}
+             "eval-batch-dependence": ("nondeterministic-eval",),
+             "large-early-updates": ("large-updates",)}
