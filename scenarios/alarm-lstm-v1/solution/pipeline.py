@@ -82,7 +82,7 @@ def train(cfg, data, run):
             loss = F.cross_entropy(model(x_fit[batch]), y_fit[batch])
             optimizer.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
             optimizer.step()
             step += 1
             run.log("loss/train", loss.item(), step)

@@ -84,9 +84,9 @@ def train(cfg, data, run):
             loss.backward()
             grads = [p.grad for p in model.parameters() if p.grad is not None]
             norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
-            if norm > 1.0:
+            if norm > 0.5:
                 for g in grads:
-                    g.mul_(1.0 / norm)
+                    g.mul_(0.5 / norm)
             optimizer.step()
             step += 1
             run.log("loss/train", loss.item(), step)
