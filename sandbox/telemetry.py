@@ -50,6 +50,7 @@ class GradientWatcher:
         self.cadence = cadence
         self.only_watched = only_watched
         self.after_step: Callable[[], None] | None = None
+        self.before_step: Callable[[int], None] | None = None  # may raise to stop
         self.steps = 0
         self._watched_optimizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.names: dict[int, str] = {}
@@ -107,6 +108,8 @@ class GradientWatcher:
         if not self._watches(optimizer):
             return
         self.steps += 1
+        if self.before_step is not None:
+            self.before_step(self.steps)
         total = self._track_peak(optimizer)
         if not due(self.steps, self.cadence):
             return

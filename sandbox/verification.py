@@ -376,7 +376,8 @@ def diagnose_seed(folder: Folder) -> tuple[Finding, ...]:
 def _job(scenario: Scenario, candidate: Candidate, seed: int, device: str, run_dir: Path) -> Job:
     return Job(scenario.id, seed, str(candidate.pipeline), candidate.config, device,
                str(run_dir.resolve()), scenario.criteria.serve_batch_size,
-               scenario.criteria.memory_limit_mb)
+               scenario.criteria.memory_limit_mb, max_steps=scenario.criteria.max_steps,
+               max_samples=scenario.criteria.max_samples)
 
 
 def new_run_group(parent: Path, label: str) -> Path:

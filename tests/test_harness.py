@@ -48,6 +48,21 @@ def test_a_non_finite_loss_stops_the_run_early(tmp_path):
     assert not finite.passed
 
 
+
+def test_a_run_past_its_budget_is_stopped_at_the_first_step_over(tmp_path):
+    """Budget counters only grow, so the verdict is known at the first step past it;
+    the run stops there (it would take 100 times the budget), and a pipeline's
+    ``except Exception`` around the step does not swallow the stop."""
+    seed = run_fixture("trains_too_long", tmp_path).seeds[0]
+    assert seed.status == "over-budget"
+    assert "over the budget of" in seed.error
+    budget = next(c for c in seed.checks if c.name == "budget")
+    assert not budget.passed
+    steps = int(budget.measured.split(" samples, ")[1].split(" steps")[0])
+    assert steps <= TINY.criteria.max_steps + 1
+    samples = int(budget.measured.split(" samples")[0])
+    assert samples <= TINY.criteria.max_samples + 16  # one batch of 16 past the limit
+
 def test_a_candidate_that_eats_memory_is_stopped(tmp_path):
     seed = run_fixture("eats_memory", tmp_path).seeds[0]
     assert seed.status == "out-of-memory"

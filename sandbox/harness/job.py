@@ -29,6 +29,8 @@ class Job:
     serve_batch_size: int
     memory_limit_mb: int
     telemetry_cadence: int = 25
+    max_steps: int | None = None  # the run is stopped once it is certain to be over
+    max_samples: int | None = None
 
 
 def child_main(job: Job, conn: Connection) -> None:

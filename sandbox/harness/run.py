@@ -23,6 +23,19 @@ class NonFiniteLoss(Exception):
         self.tag, self.value, self.step = tag, value, step
 
 
+class OverBudget(BaseException):
+    """Raised from the optimizer's step hook once a run has taken more steps, or trained on
+    more samples, than the scenario allows: the budget criterion can only fail from there
+    on, so training further would cost time and change nothing. A BaseException, so a
+    pipeline's ``except Exception`` does not swallow it (and if something does, the next
+    step raises it again).
+    """
+
+    def __init__(self, what: str, used: int, limit: int, step: int):
+        super().__init__(f"stopped at optimizer step {step}: {used} {what}, over the budget "
+                         f"of {limit}")
+
+
 class Run:
     """What the harness hands the pipeline as ``run``.
 

@@ -46,7 +46,7 @@ from .instruments import (
     missing_hooks,
 )
 from .job import PROBE_SIZE, Job
-from .run import NonFiniteLoss, Run
+from .run import NonFiniteLoss, OverBudget, Run
 from .tracing import Tracer, plain, tag
 
 # torch imports its compiler stack (~800 modules, ~1.5 s) lazily on the first optimizer
@@ -224,6 +224,19 @@ class Instruments:
         self.tampered: list[str] = []
         self._installed = False
 
+    def limit(self, max_steps: int | None, max_samples: int | None) -> None:
+        """Stop the run at the first step past the scenario's budget (see OverBudget)."""
+        tracer = self.tracer
+
+        def check(step: int) -> None:
+            samples = tracer.traced_samples + tracer.untraced_samples
+            if max_steps is not None and step > max_steps:
+                raise OverBudget("optimizer steps", step, max_steps, step)
+            if max_samples is not None and samples > max_samples:
+                raise OverBudget("samples trained on", samples, max_samples, step)
+
+        self.telemetry.gradients.before_step = check
+
     def install(self) -> None:
         self.telemetry.install()
         self.tracer.install()
@@ -255,6 +268,7 @@ def _run(job: Job, channel: Channel) -> dict[str, Any]:
     data = Development.of(datasets.development(job.config["data"], job.seed))
     writer = EventWriter(Path(job.run_dir))
     instruments = Instruments(len(data), writer, job.telemetry_cadence)
+    instruments.limit(job.max_steps, job.max_samples)
     run = Run(job.seed, device, writer, instruments.telemetry,
               on_progress=lambda step, loss: channel.send(
                   {"kind": "progress", "step": step, "loss": loss}))
@@ -281,6 +295,8 @@ def _run(job: Job, channel: Channel) -> dict[str, Any]:
         result["status"] = "ok"
     except NonFiniteLoss as stop:
         result.update(status="diverged", error=str(stop), diverged_at=stop.step)
+    except OverBudget as stop:
+        result.update(status="over-budget", error=str(stop))
     except BaseException as exc:  # whatever the candidate does wrong is a verdict
         status = "out-of-memory" if _is_out_of_memory(exc) else "raised"
         result.update(status=status, error=describe_exception(exc, pipeline_path))
