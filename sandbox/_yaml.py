@@ -5,6 +5,8 @@ rates are written that way all the time, so the sandbox's loader resolves such s
 floats, both in files and in ``--set key=value`` overrides.
 """
 
+import copy
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,15 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456
 
 
 def loads(text: str) -> Any:
+    """A fresh copy each call (callers may change what they get); the parse itself is
+    remembered, since matching a fix against the known ones reads the same few files
+    again for every candidate a check runs.
+    """
+    return copy.deepcopy(_parsed(text))
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader subclass
 
 
