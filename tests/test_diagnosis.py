@@ -238,20 +238,25 @@ def test_exploding_gradients_and_large_updates():
 
 
 
-def early_ratios(first: list[float], later: float) -> dict[str, list]:
+def early_ratios(first: list[float], later: float, stalls: bool = True) -> dict[str, list]:
     """Layers' update ratios at the probe's cadence: ``first[i]`` for layer i over steps
-    1-10, ``later`` from step 16 on; a loss that falls, so only the update rules speak."""
+    1-10, ``later`` from step 16 on. The loss stalls near its start for a third of the
+    run before it creeps down (``stalls``), or falls from the first steps on."""
     steps = [1, 2, 4, 8, 16, 25, 50, 75, 100, 125, 150]
-    return {"loss/train": [(s, 1.4 * 0.99 ** s) for s in range(1, 151)],
+    loss = [1.4 * (0.999 ** s if s < 50 else 0.99 ** s) if stalls else 1.4 * 0.97 ** s
+            for s in range(1, 151)]
+    return {"loss/train": list(zip(range(1, 151), loss, strict=True)),
             **{f"update_ratio/layer{i}": [(s, early if s <= 10 else later) for s in steps]
                for i, early in enumerate(first)}}
 
 
-def test_a_start_without_warmup_shows_in_the_first_steps_only():
+def test_a_start_without_warmup_shows_in_the_first_steps_and_the_stall_after_them():
     no_warmup = {f.symptom: f for f in diagnose_scalars(early_ratios([0.15] * 6, 0.02))}
     assert set(no_warmup) == {"large-early-updates"}
     assert "6 of 6 layers" in no_warmup["large-early-updates"].evidence
     assert diagnose_scalars(early_ratios([0.004] * 6, 0.02)) == []  # warmed up
+    # plain SGD at a high rate, or a pre-norm block: large first steps, and the loss falls
+    assert diagnose_scalars(early_ratios([0.2] * 6, 0.01, stalls=False)) == []
 
 
 def test_one_small_weight_moving_fast_early_is_not_a_bad_start():
@@ -320,8 +325,8 @@ def test_validation_gaps_and_batch_dependence():
               "serve/batch_dependence": [(9, 0.25)]}
     found = {f.symptom: f.evidence for f in diagnose_scalars(series)}
     assert found == {"optimistic-validation": "metric/val 0.980 vs test/metric 0.700",
-                     "eval-batch-dependence": "25% of probe inputs changed their predicted "
-                     "class with the other inputs in their batch (serve/batch_dependence)"}
+                     "eval-batch-dependence": "25% of probe inputs answered differently with "
+                     "other inputs in their batch (serve/batch_dependence)"}
 
 
 

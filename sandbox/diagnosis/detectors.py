@@ -302,31 +302,40 @@ def large_updates(curves: Curves) -> tuple[int | None, str] | None:
 
 
 EARLY_STEPS = 10
+STALLED_AFTER = 2 / 3
 
 
 def large_early_updates(curves: Curves) -> tuple[int | None, str] | None:
-    """Over the first ten optimizer steps, the median layer moves more than 10% of its
-    weights per step (each layer's median ratio over those steps). Adam's first updates are
-    about lr * sign(g) for every weight, whatever the gradient's size, so this is where a
-    missing warmup shows, and it shows the same way on every seed; a warmed-up or modest
-    rate keeps the first steps near 1e-3 to 1e-2. Later steps can be healthy again.
+    """Over the first ten optimizer steps the median layer moves more than 10% of its
+    weights per step (each layer's median ratio over those steps), and the loss has not
+    come down after them: over the next tenth of the run (10-20% of its steps) it is still
+    above two thirds of where it started. Adam's first updates are about lr * sign(g) for
+    every weight, whatever the gradient's size, so this is where a missing warmup shows,
+    and it shows the same way on every seed. Large first steps alone are no fault (plain
+    SGD at a high rate takes them, and a pre-norm transformer or a residual net rides them
+    out, with the loss at a fifth to a half of its start by then); a model they threw out
+    of range stalls, and how it then fails (dead units, vanishing or bursting gradients)
+    differs from seed to seed.
     """
     early = []
     for tag, points in curves.update_ratios:
         values = [v for s, v in finite(points) if s <= EARLY_STEPS]
         if len(values) >= 3:
             early.append((float(np.median(values)), tag))
-    if len(early) < 2:
+    _, losses = _arrays(curves.train_loss)
+    if len(early) < 2 or len(losses) < 20:
         return None
     early.sort()
     typical = early[len(early) // 2][0]
-    if typical <= 0.1:
+    start = _head(losses)
+    after = float(np.median(losses[len(losses) // 10:len(losses) // 5]))
+    if typical <= 0.1 or start <= 0 or after <= STALLED_AFTER * start:
         return None
     over = sum(ratio > 0.1 for ratio, _ in early)
-    ratio, tag = early[-1]
     return 1, (f"in the first {EARLY_STEPS} steps {over} of {len(early)} layers moved more "
-               f"than 10% of their weights per step (median layer {typical:.2g}, {tag} "
-               f"{ratio:.2g}; healthy is about 1e-3)")
+               f"than 10% of their weights per step (median layer {typical:.2g}; healthy is "
+               f"about 1e-3), and {curves.name('train_loss')} is still at {after / start:.0%} "
+               "of its start over the next tenth of the run")
 
 
 DEAD_FRACTION = 0.5
@@ -354,15 +363,16 @@ def dead_units(curves: Curves) -> tuple[int | None, str] | None:
 
 
 def eval_batch_dependence(curves: Curves) -> tuple[int | None, str] | None:
-    """More than 1% of probe inputs change their predicted class with their batch
-    companions; a model that is a fixed function of each input changes none.
+    """More than 1% of probe inputs answer differently with other batch companions (the
+    harness counts changed predicted classes; the probe, outputs that moved by over 1% of
+    their spread); a model that is a fixed function of each input changes none.
     """
     points = finite(curves.batch_dependence)
     if not points or points[-1][1] <= 0.01:
         return None
     step, value = points[-1]
-    return step, (f"{value:.0%} of probe inputs changed their predicted class with the "
-                  f"other inputs in their batch ({curves.name('batch_dependence')})")
+    return step, (f"{value:.0%} of probe inputs answered differently with other inputs "
+                  f"in their batch ({curves.name('batch_dependence')})")
 
 
 def _improved(curves: Curves, metric: np.ndarray) -> bool:
