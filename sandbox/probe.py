@@ -33,6 +33,18 @@ DEFAULT_CADENCE = 25
 PROBE_INPUTS = 32
 
 
+def output_moves(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Per input, whether its output moved between two servings by over 1% of the
+    outputs' spread (logits or predictions alike), and the largest move in those units.
+    Probabilities or predicted classes would hide a move where the answer is confident.
+    """
+    if not (torch.isfinite(first).all() and torch.isfinite(second).all()):
+        return torch.ones(len(first), dtype=torch.bool), float("inf")
+    scale = max(float(first.std()) if first.numel() > 1 else 0.0, 1e-12)
+    moves = (first - second).abs().amax(dim=1) / scale
+    return moves > 0.01, float(moves.max())
+
+
 class Probe:
     """Writes scalars plus gradient and activation telemetry to one TensorBoard run."""
 
@@ -67,21 +79,37 @@ class Probe:
     def check_batch_dependence(self, model: torch.nn.Module, inputs: torch.Tensor,
                                step: int, batch_size: int = 8) -> float:
         """Serve each of the first 32 ``inputs`` in two batches of ``batch_size`` with
-        different companions, in whatever mode the model is now, and log the fraction
-        whose predicted class changes as ``serve/batch_dependence`` (0 for a model that is
-        a fixed function of each input; train-mode BatchNorm is not).
+        different companions, in whatever mode the model is now, and compare its outputs:
+        ``serve/batch_dependence`` is the share of inputs whose output moved by over 1% of
+        the outputs' spread, ``serve/output_shift`` the largest move in those units (see
+        :func:`output_moves`). A model that is a fixed
+        function of each input moves none; train-mode BatchNorm moves them all, even where
+        the predicted class happens to hold. The model is left exactly as it was found:
+        running statistics the servings updated, and the random-number state dropout drew
+        from, are put back.
         """
         n, size = len(inputs), max(2, batch_size)
         if n < size + 1:
             raise ValueError(f"need more than {size} inputs to vary the batch, got {n}")
-        probes = min(PROBE_INPUTS, n)
-        changed = 0
-        for i in range(probes):
-            first, second = companion_batches(i, n, size)
-            a, b = model(inputs[first])[0], model(inputs[second])[0]
-            changed += int(a.argmax() != b.argmax())
-        fraction = changed / probes
+        buffers = [(b, b.clone()) for b in model.buffers()]
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        try:
+            pairs = [(model(inputs[first])[0], model(inputs[second])[0])
+                     for first, second in (companion_batches(i, n, size)
+                                           for i in range(min(PROBE_INPUTS, n)))]
+        finally:
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+            torch.set_rng_state(rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+        first = torch.stack([a.reshape(-1) for a, _ in pairs]).double().cpu()
+        second = torch.stack([b.reshape(-1) for _, b in pairs]).double().cpu()
+        moved, shift = output_moves(first, second)
+        fraction = float(moved.float().mean())
         self.log("serve/batch_dependence", fraction, step)
+        self.log("serve/output_shift", shift, step)
         return fraction
 
     @property

@@ -20,8 +20,11 @@ __all__ = ["ActivationWatcher", "EventWriter", "GradientWatcher", "Telemetry",
 
 
 def layer_name(param_name: str) -> str:
-    """``net.0.weight`` -> ``net.0``: per-layer tags read better than per-tensor ones."""
-    return param_name.rsplit(".", 1)[0] if "." in param_name else param_name
+    """``net.0.weight`` -> ``net.0``: a layer's plain weight is tagged by its layer. Other
+    weights keep their whole name (``lstm.weight_ih_l0`` and ``lstm.weight_hh_l0``,
+    ``self_attn.in_proj_weight``), so no two weights share a tag.
+    """
+    return param_name.removesuffix(".weight")
 
 
 def companion_batches(i: int, n: int, size: int) -> tuple[list[int], list[int]]:
