@@ -26,15 +26,16 @@ except ImportError:  # pragma: no cover - the dependency ships wheels; this is a
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _crc32c
 
 
-def _masked_crc(data: bytes) -> int:
+def masked_crc(data: bytes) -> int:
+    """TFRecord's checksum: CRC32C, rotated and offset ("masked")."""
     crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _record(payload: bytes) -> bytes:
     header = struct.pack("<Q", len(payload))
-    return (header + struct.pack("<I", _masked_crc(header)) + payload
-            + struct.pack("<I", _masked_crc(payload)))
+    return (header + struct.pack("<I", masked_crc(header)) + payload
+            + struct.pack("<I", masked_crc(payload)))
 
 
 class EventWriter:

@@ -430,7 +430,33 @@ def test_a_truncated_event_file_is_read_up_to_the_damage(tmp_path: Path):
     [event_file] = tmp_path.glob("events.out.tfevents.*")
     event_file.write_bytes(event_file.read_bytes()[:-10])  # the writer was killed mid-record
     [run] = diagnose(tmp_path)
-    assert run.readable  # the first four points survive
+    assert run.readable  # the first points survive, and the loss of the rest is said
+    [note] = [n for n in run.notes if event_file.name in n]
+    assert "then a truncated record (the file ends inside it)" in note
+    assert "were skipped" in note
+
+
+def test_damage_inside_an_event_file_is_reported_where_it_is(tmp_path: Path):
+    """A flipped byte in the middle: everything before it is read, the note says how many
+    records that was and how much of the file is lost, and nothing after is trusted."""
+    write(tmp_path, {"loss/train": decay()})
+    [event_file] = tmp_path.glob("events.out.tfevents.*")
+    data = bytearray(event_file.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8] = b"\xff" * 8
+    event_file.write_bytes(bytes(data))
+    [run] = diagnose(tmp_path)
+    kept = len(run_scalars(tmp_path)["loss/train"])
+    assert 0 < kept < N
+    [note] = [n for n in run.notes if event_file.name in n]
+    assert note.startswith(f"{event_file.name}: read ") and "were skipped" in note
+    assert "corrupt" in note
+
+
+def run_scalars(folder: Path) -> dict:
+    from sandbox.diagnosis.logs import find_runs
+    [log] = find_runs(folder)
+    return log.scalars
 
 
 def test_a_log_without_a_loss_tag_lists_what_it_saw(tmp_path: Path):
@@ -475,3 +501,23 @@ def test_an_error_metric_is_read_with_lower_is_better():
     rising = {"loss/train": loss, "metric/val_mae": [(10, 4.0), (40, 5.0)]}
     assert "not-learning" not in {f.symptom for f in diagnose_scalars(falling)}
     assert "not-learning" in {f.symptom for f in diagnose_scalars(rising)}
+
+
+def test_a_big_folder_reports_progress_on_stderr_and_a_small_one_stays_quiet(tmp_path: Path):
+    import io
+
+    from sandbox.cli.cmd_diagnose import Progress
+
+    for i in range(20):
+        write(tmp_path / f"run{i:02d}", {"loss/train": decay()})
+    heard = []
+    runs = diagnose(tmp_path, on_run=lambda i, n, name: heard.append((i, n, name)))
+    assert [name for _, _, name in heard] == [r.name for r in runs] and heard[0][:2] == (0, 20)
+    log = io.StringIO()
+    progress = Progress(log)
+    progress.started -= Progress.AFTER_S  # as if the folder had taken a second already
+    diagnose(tmp_path, on_run=progress)
+    lines = log.getvalue().splitlines()  # not a terminal: one line per tenth of the runs
+    assert lines[0] == "diagnosing run 1 of 20: run00" and len(lines) == 10
+    quiet = run_cli("diagnose", str(tmp_path / "run00"))
+    assert quiet.returncode == 0 and "diagnosing run" not in quiet.stderr

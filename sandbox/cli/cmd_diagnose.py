@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import EXIT_PASS
 from .common import add_subcommand
@@ -29,10 +32,47 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 whenever the logs could be read, findings or not; 2 when there are none."""
     from ..diagnosis import diagnose
 
-    runs = diagnose(args.path)
+    progress = Progress(sys.stderr)
+    try:
+        runs = diagnose(args.path, on_run=progress)
+    finally:
+        progress.done()
     if args.json:
         print(json.dumps({"runs": [r.to_json() for r in runs]}, indent=2))
     else:
         from . import render
         render.diagnosis(runs, args.path)
     return EXIT_PASS
+
+
+class Progress:
+    """'diagnosing run 3 of 40: name' on stderr, once a folder has taken over a second (a
+    small one stays quiet). On a terminal the line is rewritten in place; in a log, a line
+    is written at each tenth of the runs.
+    """
+
+    AFTER_S = 1.0
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.started, self.shown = stream, time.monotonic(), False
+        self.tty = stream.isatty()
+
+    def __call__(self, index: int, total: int, name: str) -> None:
+        if time.monotonic() - self.started < self.AFTER_S:
+            return
+        if not self.tty and self.shown and index % max(1, total // 10):
+            return
+        line = f"diagnosing run {index + 1} of {total}: {render_safe(name)}"
+        self.stream.write(f"\r\033[K{line}" if self.tty else line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def render_safe(name: str) -> str:
+    """A run's folder name with control characters shown, not obeyed."""
+    return name.encode("unicode_escape", "backslashreplace").decode("ascii")[:120]

@@ -12,13 +12,14 @@ a loop with :class:`sandbox.probe.Probe` in it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .advice import SYMPTOMS
 from .detectors import MASKED_BY, RULES
-from .logs import NoEventFiles, RunLog, Series, find_runs
+from .logs import NoEventFiles, RunLog, Series, run_files
 from .tags import Curves, curves
 
 __all__ = ["SYMPTOMS", "Finding", "NoEventFiles", "RunDiagnosis", "diagnose",
@@ -97,11 +98,20 @@ def diagnose_run(log: RunLog) -> RunDiagnosis:
     return result
 
 
-def diagnose(path: str | Path) -> list[RunDiagnosis]:
-    """Every run at or below ``path``; raises :class:`NoEventFiles` when there is none,
-    or when no run holds a loss curve to read.
+ProgressFn = Callable[[int, int, str], None]  # (runs done, runs in all, the next run's name)
+
+
+def diagnose(path: str | Path, on_run: ProgressFn | None = None) -> list[RunDiagnosis]:
+    """Every run at or below ``path``, read and diagnosed one at a time (so memory is one
+    run's scalars, however big the folder); raises :class:`NoEventFiles` when there is
+    none, or when no run holds a loss curve to read. ``on_run`` hears before each run.
     """
-    runs = [diagnose_run(log) for log in find_runs(Path(path))]
+    found = run_files(Path(path))
+    runs = []
+    for index, files in enumerate(found):
+        if on_run is not None:
+            on_run(index, len(found), files.name)
+        runs.append(diagnose_run(files.read()))
     if not any(run.readable for run in runs):
         reasons = sorted({note for run in runs for note in run.notes})
         raise NoEventFiles(f"nothing to diagnose under {path}: " + "; ".join(reasons))

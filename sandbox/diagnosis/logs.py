@@ -1,4 +1,4 @@
-"""Finding the runs below a folder and reading their scalars with tensorboard's reader.
+"""Finding the runs below a folder and reading their scalars (see ``records``).
 
 A run is a folder holding ``events.out.tfevents.*`` files, with two merges that match how
 people actually write logs: Keras puts ``train/`` and ``validation/`` folders under one
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,43 @@ class RunLog:
 
 def find_runs(root: Path) -> list[RunLog]:
     """Every run at or below ``root`` (a folder, or one event file), read."""
+    return list(iter_runs(root))
+
+
+@dataclass
+class RunFiles:
+    """A run's event files (each with the prefix its tags get), found but not yet read."""
+
+    name: str
+    path: Path
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(file.stat().st_size for file, _ in self.files)
+
+    def read(self) -> RunLog:
+        log = RunLog(self.name, self.path)
+        for file, prefix in self.files:
+            _read_file(file, prefix, log)
+        for file in self.skipped:  # not read: it could be a link anywhere, or a FIFO
+            log.problems.append(f"{file.name}: skipped, not a regular file")
+        for points in log.scalars.values():
+            points.sort(key=lambda point: point[0])
+        return log
+
+
+def iter_runs(root: Path) -> Iterator[RunLog]:
+    """The runs of :func:`run_files`, read one at a time: a folder of many big runs is
+    never held in memory at once.
+    """
+    for run in run_files(root):
+        yield run.read()
+
+
+def run_files(root: Path) -> list[RunFiles]:
+    """The runs at or below ``root`` and their event files, in order, without reading them."""
     root = Path(root)
     if not root.exists():
         raise NoEventFiles(f"{root} does not exist.")
@@ -56,19 +94,15 @@ def find_runs(root: Path) -> list[RunLog]:
         raise NoEventFiles(f"no TensorBoard event files (events.out.tfevents.*) under {root}. "
                            "Point diagnose at the folder you give `tensorboard --logdir`.")
     base = root.parent if root.is_file() else root
-    runs: dict[Path, RunLog] = {}
+    runs: dict[Path, RunFiles] = {}
     for file in files:
         run_dir, prefix = _run_of(file.parent, base)
         name = run_dir.relative_to(base).as_posix() if run_dir != base else "."
-        log = runs.setdefault(run_dir, RunLog(name, run_dir))
-        _read_file(file, prefix, log)
-    for file in skipped:  # not read: it could be a link anywhere, or a FIFO that blocks
+        runs.setdefault(run_dir, RunFiles(name, run_dir)).files.append((file, prefix))
+    for file in skipped:
         run_dir, _ = _run_of(file.parent, base)
         if run_dir in runs:
-            runs[run_dir].problems.append(f"{file.name}: skipped, not a regular file")
-    for log in runs.values():
-        for points in log.scalars.values():
-            points.sort(key=lambda point: point[0])
+            runs[run_dir].skipped.append(file)
     return list(runs.values())
 
 
@@ -94,21 +128,31 @@ def _run_of(folder: Path, base: Path) -> tuple[Path, str]:
 
 
 def _read_file(file: Path, prefix: str, log: RunLog) -> None:
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from .records import Damage, events
 
-    events = 0
+    damage: list[Damage] = []
+    count = 0
     scalar_tags: set[str] = set()  # TF2 writes a tensor's plugin metadata once per tag
+    scalars = log.scalars
     try:
-        for event in EventFileLoader(str(file)).Load():
-            events += 1
+        for event in events(file, damage):
+            count += 1
+            step = event.step
             for value in event.summary.value:
                 number = _scalar(value, scalar_tags)
                 if number is not None:
-                    log.scalars.setdefault(prefix + value.tag, []).append((event.step, number))
-    except Exception as exc:  # tensorboard raises its own DataLossError on bad framing
-        log.problems.append(f"{file.name}: stopped reading after {events} records ({exc})")
-    if events == 0 and file.stat().st_size > 0:
-        log.problems.append(f"{file.name}: no readable record (not an event file, or corrupt)")
+                    points = scalars.get(prefix + value.tag)
+                    if points is None:
+                        points = scalars[prefix + value.tag] = []
+                    points.append((step, number))
+    except OSError as exc:
+        log.problems.append(f"{file.name}: could not be read ({exc.strerror or exc})")
+        return
+    if damage and count == 0:
+        log.problems.append(f"{file.name}: no readable record (not an event file, or "
+                            f"corrupt: {damage[0].reason})")
+    elif damage:
+        log.problems.append(f"{file.name}: {damage[0]}")
 
 
 def _scalar(value, scalar_tags: set[str]) -> float | None:
