@@ -175,8 +175,9 @@ def test_ctrl_c_leaves_watch_cleanly_and_stops_its_runs(home, tmp_path):
         watch.send("")
         watch.expect("workspace seed")                          # a verification is running
         time.sleep(1.0)
+        signals = _signal_state(watch.proc.pid)  # what the watch does with a SIGINT
         watch.interrupt()
-        assert watch.wait() == 130
+        assert watch.wait() == 130, signals
         assert "Stopped watching" in watch.seen and "Traceback" not in watch.seen
         deadline = time.monotonic() + 4  # well inside the fixture's 6 s time limit
         while _group(watch.proc.pid) and time.monotonic() < deadline:
@@ -185,6 +186,13 @@ def test_ctrl_c_leaves_watch_cleanly_and_stops_its_runs(home, tmp_path):
     finally:
         watch.close()
     assert (pipeline.read_text()).endswith("time.sleep(60)\n")    # the user's file is untouched
+
+
+def _signal_state(pid: int) -> str:
+    """The process's blocked, ignored and caught signal masks, for a failure message."""
+    with open(f"/proc/{pid}/status") as status:
+        return " ".join(line.strip() for line in status
+                        if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 def _group(pgid: int) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -46,7 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hear_ctrl_c() -> None:
+    """Ctrl-C must reach a command that promises to stop on it (exit 130): a SIGINT blocked
+    or ignored by whatever started the process (a parent's signal mask is inherited across
+    exec, as is an ignored disposition) is unblocked, and, with a terminal on stdin, handled
+    again. A background job without a terminal keeps the SIGINT its shell ignored.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and sys.stdin is not None \
+            and sys.stdin.isatty():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _hear_ctrl_c()
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
