@@ -62,7 +62,8 @@ class Progress:
             return
         if not self.tty and self.shown and index % max(1, total // 10):
             return
-        line = f"diagnosing run {index + 1} of {total}: {render_safe(name)}"
+        from .render import CONTROL  # a folder name must not drive the terminal
+        line = f"diagnosing run {index + 1} of {total}: {CONTROL.sub('?', name)[:120]}"
         self.stream.write(f"\r\033[K{line}" if self.tty else line + "\n")
         self.stream.flush()
         self.shown = True
@@ -72,7 +73,3 @@ class Progress:
             self.stream.write("\r\033[K")
             self.stream.flush()
 
-
-def render_safe(name: str) -> str:
-    """A run's folder name with control characters shown, not obeyed."""
-    return name.encode("unicode_escape", "backslashreplace").decode("ascii")[:120]

@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _hear_ctrl_c() -> None:
-    """Ctrl-C must reach a command that promises to stop on it (exit 130): a SIGINT blocked
-    or ignored by whatever started the process (a parent's signal mask is inherited across
+    """Ctrl-C must reach a command that promises to stop on it (exit 130): SIGINT (and SIGTERM)
+    blocked or SIGINT ignored by whatever started the process (a parent's mask is inherited across
     exec, as is an ignored disposition) is unblocked, and, with a terminal on stdin, handled
     again. A background job without a terminal keeps the SIGINT its shell ignored.
     """

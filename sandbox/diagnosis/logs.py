@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,7 @@ class RunLog:
 
 def find_runs(root: Path) -> list[RunLog]:
     """Every run at or below ``root`` (a folder, or one event file), read."""
-    return list(iter_runs(root))
+    return [run.read() for run in run_files(root)]
 
 
 @dataclass
@@ -54,10 +53,6 @@ class RunFiles:
     path: Path
     files: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return sum(file.stat().st_size for file, _ in self.files)
 
     def read(self) -> RunLog:
         log = RunLog(self.name, self.path)
@@ -70,16 +65,11 @@ class RunFiles:
         return log
 
 
-def iter_runs(root: Path) -> Iterator[RunLog]:
-    """The runs of :func:`run_files`, read one at a time: a folder of many big runs is
-    never held in memory at once.
-    """
-    for run in run_files(root):
-        yield run.read()
-
-
 def run_files(root: Path) -> list[RunFiles]:
-    """The runs at or below ``root`` and their event files, in order, without reading them."""
+    """The runs at or below ``root`` and their event files, in order, without reading them
+    (:func:`sandbox.diagnosis.diagnose` reads one at a time: a folder of big runs is never
+    held in memory at once).
+    """
     root = Path(root)
     if not root.exists():
         raise NoEventFiles(f"{root} does not exist.")
