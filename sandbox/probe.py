@@ -84,7 +84,9 @@ class Probe:
         the outputs' spread, ``serve/output_shift`` the largest move in those units (see
         :func:`output_moves`). A model that is a fixed
         function of each input moves none; train-mode BatchNorm moves them all, even where
-        the predicted class happens to hold. The model is left exactly as it was found:
+        the predicted class happens to hold. Each first batch is then served again, the
+        same batch: ``serve/repeat_change`` is the share of inputs whose output moved
+        then (dropout left on, random augmentation at inference). The model is left exactly as it was found:
         running statistics the servings updated, and the random-number state dropout drew
         from, are put back.
         """
@@ -95,9 +97,10 @@ class Probe:
         rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         try:
+            batches = [companion_batches(i, n, size) for i in range(min(PROBE_INPUTS, n))]
             pairs = [(model(inputs[first])[0], model(inputs[second])[0])
-                     for first, second in (companion_batches(i, n, size)
-                                           for i in range(min(PROBE_INPUTS, n)))]
+                     for first, second in batches]
+            repeats = [model(inputs[first])[0] for first, _ in batches]
         finally:
             for buffer, saved in buffers:
                 buffer.copy_(saved)
@@ -108,8 +111,11 @@ class Probe:
         second = torch.stack([b.reshape(-1) for _, b in pairs]).double().cpu()
         moved, shift = output_moves(first, second)
         fraction = float(moved.float().mean())
+        again = torch.stack([a.reshape(-1) for a in repeats]).double().cpu()
+        repeated, _ = output_moves(first, again)
         self.log("serve/batch_dependence", fraction, step)
         self.log("serve/output_shift", shift, step)
+        self.log("serve/repeat_change", float(repeated.float().mean()), step)
         return fraction
 
     @property

@@ -35,6 +35,16 @@ SYMPTOMS: dict[str, Advice] = {
          "ReLU with Kaiming init, normalisation layers, residual connections",
          "raise the learning rate (an LR range test finds the scale)",
          "build the optimizer from the final model's parameters; check requires_grad")),
+    "collapsed": Advice(
+        "The run learned, then lost it",
+        ("a learning rate that became too high mid-run: a schedule restart, a warmup to too "
+         "high a peak, a rate changed by hand or on resume",
+         "one exploding step with no gradient clipping (a bad batch, a cliff in the loss)",
+         "that step killed the ReLUs or saturated the output layer, so the model cannot "
+         "climb back"),
+        ("look at the learning rate and the gradient norm at the step where it happened",
+         "lower the peak learning rate, or warm restarts up again",
+         "clip the gradient norm; keep the last good checkpoint and resume from it")),
     "oscillating": Advice(
         "The loss swings up and down instead of settling",
         ("data not shuffled: batches come in blocks (sorted by class or by source)",

@@ -2,7 +2,9 @@
 
 Sandbox runs log ``loss/train``; other code logs ``Loss/train``, ``train_loss``,
 ``training/loss``, ``validation/loss``, ``val_loss_epoch``, Keras' ``epoch_loss`` under
-``train/`` and ``validation/`` folders, Hugging Face's ``train/loss`` and ``eval/loss``.
+``train/`` and ``validation/`` folders, Hugging Face's ``train/loss`` and ``eval/loss``;
+Lightning's ``grad_norm`` utility writes ``grad_2.0_norm/<param>`` and
+``grad_2.0_norm_total``.
 A tag is cut into lower-case words (``trainLoss`` -> train, loss); the quantity word
 (loss, accuracy) and the split word (train, val, test) decide its role. A loss with no
 split word is the training loss. Among several candidates the one with fewest other
@@ -31,6 +33,7 @@ GRADIENT_FAMILIES = {"grad_norm", "grad_norms", "gradient_norm", "gradient_norms
 UPDATE_FAMILIES = {"update_ratio", "update_ratios", "update_to_weight", "update_weight_ratio"}
 DEAD_FAMILIES = {"dead_units", "dead_fraction", "dead_relu", "dead_neurons"}
 GLOBAL_NAMES = {"", "global", "total", "all"}
+LIGHTNING_GRAD_NORM = re.compile(r"grad_(?:[0-9.]+|inf)_norm(_total)?$")
 PEAK_NAMES = {"global_max", "max", "peak"}  # the largest global norm since the last point
 
 
@@ -94,6 +97,9 @@ def _telemetry(tag: str, points: Series, found: Curves) -> bool:
     family, _, rest = tag.partition("/")
     family = family.lower().replace("-", "_")
     tokens = set(words(tag))
+    lightning = LIGHTNING_GRAD_NORM.match(family)
+    if lightning:  # lightning.pytorch.utilities.grad_norm: grad_2.0_norm/<param>, ..._total
+        family, rest = "grad_norm", "total" if lightning.group(1) else rest
     if family in GRADIENT_FAMILIES:
         if rest.lower() in PEAK_NAMES:
             found.grad_peak, found.names["grad_peak"] = points, tag
