@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_diagnosis import accuracy  # noqa: E402
+from bench_diagnosis import accuracy
 
-from sandbox.diagnosis import diagnose  # noqa: E402
+from sandbox.diagnosis import diagnose
 
 CORPUS = Path(__file__).parent / "corpus"
 

@@ -86,9 +86,9 @@ class Probe:
         function of each input moves none; train-mode BatchNorm moves them all, even where
         the predicted class happens to hold. Each first batch is then served again, the
         same batch: ``serve/repeat_change`` is the share of inputs whose output moved
-        then (dropout left on, random augmentation at inference). The model is left exactly as it was found:
-        running statistics the servings updated, and the random-number state dropout drew
-        from, are put back.
+        then (dropout left on, random augmentation at inference). The model is left
+        exactly as it was found: running statistics the servings updated, and the
+        random-number state dropout drew from, are put back.
         """
         n, size = len(inputs), max(2, batch_size)
         if n < size + 1:

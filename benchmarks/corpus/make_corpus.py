@@ -467,7 +467,7 @@ def torch_summed_training_loss(out: Path) -> None:
 @run("torch", "the loss written as the negative log-likelihood's negative")
 def torch_sign_flipped(out: Path) -> None:
     torch.manual_seed(16)
-    x, y, xv, yv = digits(16)
+    x, y, _, _ = digits(16)
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     writer, step = torch_writer(out), 0
