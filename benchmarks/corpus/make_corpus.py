@@ -817,6 +817,56 @@ def torch_regression_lr_too_high(out: Path) -> None:
     writer.close()
 
 
+@run("tbx", "binary cross-entropy written by hand: log(sigmoid(z)) and log(1 - sigmoid(z))")
+def tbx_hand_written_bce(out: Path) -> None:
+    torch.manual_seed(47)
+    g = torch.Generator().manual_seed(47)
+    x = torch.randn(3000, 10, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).float()
+    model = mlp(10, 32, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    log, step = HFLogger(out), 0
+    for _ in range(10):
+        for b in batches(2400, 64):
+            p = torch.sigmoid(model(x[b]).squeeze(-1))
+            loss = -(y[b] * torch.log(p) + (1 - y[b]) * torch.log(1 - p)).mean()
+            opt.zero_grad()
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+            opt.step()
+            step += 1
+            log.step(step, loss.item(), norm.item(), 0.02)
+        with torch.no_grad():
+            z = model(x[2400:]).squeeze(-1)
+            log.eval(step, loss=F.binary_cross_entropy_with_logits(z, y[2400:]).item(),
+                     accuracy=((z > 0).float() == y[2400:]).float().mean().item())
+    log.close()
+
+
+@run("probe", "AdamW with weight_decay=2.0 (meant 2e-2) at lr 0.1")
+def probe_weight_decay_typo(out: Path) -> None:
+    from sandbox.probe import Probe
+    torch.manual_seed(48)
+    x, y, xv, yv = digits(48)
+    model = mlp(hidden=128, bn=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=2.0)
+    with Probe(out) as probe:
+        probe.watch(model)
+        step = 0
+        for _ in range(5):
+            model.train()
+            for b in batches(len(y), 32):
+                loss = F.cross_entropy(model(x[b]), y[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
+                probe.log("loss/train", loss.item(), step)
+            model.eval()
+            with torch.no_grad():
+                probe.log("loss/val", F.cross_entropy(model(xv), yv).item(), step)
+
+
 def main(out: Path, names: list[str]) -> None:
     torch.set_num_threads(1)
     for name in names or list(RUNS):
