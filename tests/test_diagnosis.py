@@ -302,8 +302,10 @@ def test_a_tenfold_burst_counts_only_when_the_loss_jumps_with_it():
 def test_updates_too_small_to_learn_and_weights_that_never_change():
     loss = [(s, 2.3) for s in range(1, 41)]
     tiny = {f"update_ratio/fc{i}": [(s, 3e-7) for s in range(1, 41)] for i in range(3)}
-    assert [f.symptom for f in diagnose_scalars({"loss/train": loss, **tiny})] == [
-        "not-learning", "small-updates"]
+    found = diagnose_scalars({"loss/train": loss, **tiny})
+    assert [(f.symptom, f.follows) for f in found] == [  # the mechanism, then what it does
+        ("small-updates", None), ("not-learning", "small-updates")]
+    assert any("raise the learning rate" in fix for fix in found[1].fixes)  # same direction
     head_only = {**{f"update_ratio/fc{i}": [(s, 0.0) for s in range(1, 41)] for i in range(2)},
                  "update_ratio/head": [(s, 1e-3) for s in range(1, 41)]}
     [frozen] = diagnose_scalars({"loss/train": [(1, 1.0)], **head_only})

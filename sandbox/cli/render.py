@@ -185,7 +185,8 @@ def seed_findings(outcome: Verification, out: Console) -> None:
 
 def finding(item: Finding, out: Console) -> None:
     since = f" since step {item.step}" if item.step is not None else ""
-    out.print(f"  [bold yellow]{item.symptom}[/]{since}: {item.title}")
+    follows = f" [dim](consistent with {item.follows})[/]" if item.follows else ""
+    out.print(f"  [bold yellow]{item.symptom}[/]{since}: {item.title}{follows}")
     out.print(f"    evidence: {safe(item.evidence)}")
     out.print("    likely causes: " + "; ".join(item.causes))
     out.print("    try: " + "; ".join(item.fixes))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import story
 from .advice import SYMPTOMS
 from .detectors import MASKED_BY, RULES
 from .logs import NoEventFiles, RunLog, Series, run_files
@@ -28,9 +29,14 @@ __all__ = ["SYMPTOMS", "Finding", "NoEventFiles", "RunDiagnosis", "diagnose",
 
 @dataclass(frozen=True)
 class Finding:
+    """One symptom. ``follows`` names the run's primary finding when this one is told as
+    consistent with it (see :mod:`.story`); the primary and a lone finding have None.
+    """
+
     symptom: str
     step: int | None
     evidence: str
+    follows: str | None = None
 
     @property
     def title(self) -> str:
@@ -38,14 +44,21 @@ class Finding:
 
     @property
     def causes(self) -> tuple[str, ...]:
-        return SYMPTOMS[self.symptom].causes
+        return self._consistent(SYMPTOMS[self.symptom].causes)
 
     @property
     def fixes(self) -> tuple[str, ...]:
-        return SYMPTOMS[self.symptom].fixes
+        return self._consistent(SYMPTOMS[self.symptom].fixes)
+
+    def _consistent(self, lines: tuple[str, ...]) -> tuple[str, ...]:
+        """Less the lines that put the learning rate the other way from the primary."""
+        if self.follows and story.against(self.follows, self.symptom):
+            return tuple(line for line in lines if not story.moves_learning_rate(line))
+        return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {"symptom": self.symptom, "step": self.step, "evidence": self.evidence}
+        found = {"symptom": self.symptom, "step": self.step, "evidence": self.evidence}
+        return found | ({"follows": self.follows} if self.follows else {})
 
 
 @dataclass
@@ -57,6 +70,11 @@ class RunDiagnosis:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     readable: bool = True
+
+    @property
+    def primary(self) -> Finding | None:
+        """The finding that explains the others (the first: findings come in story order)."""
+        return self.findings[0] if self.findings else None
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.name, "findings": [f.to_json() for f in self.findings],
@@ -74,8 +92,11 @@ def _findings(found: Curves) -> list[Finding]:
         hit = rule(found)
         if hit is not None:
             hits[symptom] = hit
-    return [Finding(symptom, step, evidence) for symptom, (step, evidence) in hits.items()
-            if not set(MASKED_BY.get(symptom, ())) & hits.keys()]
+    kept = sorted((symptom for symptom in hits
+                   if not set(MASKED_BY.get(symptom, ())) & hits.keys()), key=story.rank)
+    primary = kept[0] if kept else None
+    return [Finding(symptom, *hits[symptom], follows=None if symptom == primary else primary)
+            for symptom in kept]
 
 
 def diagnose_run(log: RunLog) -> RunDiagnosis:
