@@ -44,15 +44,15 @@ print(json.dumps({"s": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SEL
 """
 
 
-def make_logs(folder: Path) -> int:
+def make_logs(folder: Path, runs: int = RUNS, steps: int = STEPS) -> int:
     """Healthy-looking curves: a decaying noisy loss, a cosine lr, a validation loss."""
     scalars = 0
-    for r in range(RUNS):
+    for r in range(runs):
         writer = EventWriter(folder / f"run{r}")
-        for step in range(1, STEPS + 1):
+        for step in range(1, steps + 1):
             loss = 0.2 + 2.0 * math.exp(-step / 20_000) * (1 + 0.1 * math.sin(step * 0.7 + r))
             writer.add("loss/train", loss, step)
-            writer.add("lr", 0.01 * 0.5 * (1 + math.cos(math.pi * step / STEPS)), step)
+            writer.add("lr", 0.01 * 0.5 * (1 + math.cos(math.pi * step / steps)), step)
             scalars += 2
             if step % 500 == 0:
                 writer.add("loss/val", loss * 1.05, step)
@@ -86,5 +86,21 @@ def main() -> list[str]:
     return lines
 
 
+def memory(sizes: tuple[int, ...] = (100_000, 400_000, 1_600_000)) -> list[str]:
+    """Peak RSS of ``sandbox diagnose`` on one run of each length: past MAX_POINTS per tag
+    a curve is thinned as it is read, so memory stops growing with the log.
+    """
+    lines = ["| steps in one run | scalars | event file MB | diagnose s | peak RSS MB |",
+             "| --- | --- | --- | --- | --- |"]
+    for steps in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            scalars = make_logs(Path(tmp), runs=1, steps=steps)
+            size_mb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
+            ours_s, ours_mb = timed(Path(tmp), "diagnose", repeats=1)
+        lines.append(f"| {steps:,} | {scalars:,} | {size_mb:.0f} | {ours_s:.1f} | {ours_mb:.0f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 if __name__ == "__main__":
-    main()
+    memory() if sys.argv[1:] == ["memory"] else main()

@@ -523,3 +523,23 @@ def test_a_big_folder_reports_progress_on_stderr_and_a_small_one_stays_quiet(tmp
     assert lines[0] == "diagnosing run 1 of 20: run00" and len(lines) == 10
     quiet = run_cli("diagnose", str(tmp_path / "run00"))
     assert quiet.returncode == 0 and "diagnosing run" not in quiet.stderr
+
+
+def test_a_curve_too_long_to_hold_is_thinned_keeping_its_spikes_and_nan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Memory per tag is bounded: past MAX_POINTS a curve keeps the larger of each pair,
+    so a one-step burst and the NaN that ends it are still there to be named.
+    """
+    from sandbox.diagnosis import logs
+    monkeypatch.setattr(logs, "MAX_POINTS", 256)
+    values = list(noisy(decay(2000), 0.1))
+    values[601] = 500.0  # a one-step burst on an odd step
+    values[-1] = math.nan
+    [run] = diagnose(write(tmp_path / "long", {"loss/train": values}))
+    [points] = [p for tag, p in logs.find_runs(tmp_path / "long")[0].scalars.items()]
+    assert len(points) < 256
+    assert points[0][0] <= 8 and points[-2][0] >= 1980  # one resolution end to end
+    assert max(v for _, v in points if math.isfinite(v)) == 500.0
+    assert math.isnan(points[-1][1])
+    assert any("thinned" in note for note in run.notes)
+    assert "sudden-nan" in {f.symptom for f in run.findings}

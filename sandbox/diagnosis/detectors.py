@@ -187,6 +187,13 @@ def _swings(values: np.ndarray) -> tuple[float, float, float, int, np.ndarray]:
     return size, spike, float(np.sum(acf ** 2)), lags, acf
 
 
+CONVERGED = 0.01  # of the start: a window whose loss sits lower has converged
+
+
+def _level(values: np.ndarray) -> float:
+    return float(np.median(np.abs(values)))
+
+
 def _windows(n: int) -> list[tuple[int, int]]:
     """The run after its first 10%, then halves of it sliding by a sixth: an oscillation
     that develops in part of the run (data that stops being shuffled on a resume) must
@@ -213,13 +220,18 @@ def oscillating(curves: Curves) -> tuple[int | None, str] | None:
     3x the level, that repeat (1.0): full-batch descent past the edge of stability sits
     low and spikes every hundred steps, which a percentile range does not see at all.
     The run after its first 10% is read, then each half of it sliding by a sixth (with
-    100 points at least), so that an oscillation in part of the run is not averaged away.
+    100 points at least), so that an oscillation in part of the run is not averaged away;
+    a half whose loss sits below 1% of the start has converged, and its swings (a tiny
+    training set's two batches taking turns) are left out.
     """
     steps, values = _arrays(curves.train_loss)
     if len(values) - len(values) // 10 < 50:
         return None
+    start = abs(_start(values))
     for first, last in _windows(len(values)):
         size, spike, structure, lags, acf = _swings(values[first:last])
+        if first != len(values) // 10 and _level(values[first:last]) < CONVERGED * start:
+            continue  # swings of a loss near zero: two batches taking turns, not a problem
         shape = ("swings" if size >= OSCILLATION_SWING and structure >= OSCILLATION_STRUCTURE
                  else "steady" if size >= STEADY_SWING and structure >= STEADY_STRUCTURE
                  else "spikes" if spike >= SPIKE and structure >= SPIKE_STRUCTURE else None)

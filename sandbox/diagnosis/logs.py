@@ -124,6 +124,7 @@ def _read_file(file: Path, prefix: str, log: RunLog) -> None:
     count = 0
     scalar_tags: set[str] = set()  # TF2 writes a tensor's plugin metadata once per tag
     scalars = log.scalars
+    thinning: dict[str, _Thinning] = {}
     try:
         for event in events(file, damage):
             count += 1
@@ -134,15 +135,70 @@ def _read_file(file: Path, prefix: str, log: RunLog) -> None:
                     points = scalars.get(prefix + value.tag)
                     if points is None:
                         points = scalars[prefix + value.tag] = []
-                    points.append((step, number))
+                    if prefix + value.tag in thinning:
+                        thinning[prefix + value.tag].add(points, (step, number))
+                    else:
+                        points.append((step, number))
+                        if len(points) >= MAX_POINTS:
+                            thinning[prefix + value.tag] = _Thinning(points)
+                            log.problems.append(f"{prefix + value.tag}: over {MAX_POINTS:,} "
+                                                "points, thinned keeping the larger of "
+                                                "each pair, then of each 4, 8, ...")
     except OSError as exc:
         log.problems.append(f"{file.name}: could not be read ({exc.strerror or exc})")
         return
+    finally:
+        for tag, thinned in thinning.items():
+            thinned.flush(scalars[tag])
     if damage and count == 0:
         log.problems.append(f"{file.name}: no readable record (not an event file, or "
                             f"corrupt: {damage[0].reason})")
     elif damage:
         log.problems.append(f"{file.name}: {damage[0]}")
+
+
+MAX_POINTS = 200_000  # per tag: about 20 MB of a run's memory, however long the log
+
+
+class _Thinning:
+    """A curve past :data:`MAX_POINTS`: halved, the larger point of each pair kept (a NaN or
+    inf first), and from then on one point kept of each group of ``stride`` arriving
+    points, the stride doubling at each halving, so the whole curve keeps one resolution.
+    Spikes and NaNs survive, which every-other-point thinning would lose half of; the
+    rules read medians over a twentieth of the run, which barely move.
+    """
+
+    def __init__(self, points: Series):
+        self.stride, self.held, self.pending = 1, 0, None
+        self._halve(points)
+
+    def _halve(self, points: Series) -> None:
+        kept = [a if _louder(a[1], b[1]) else b
+                for a, b in zip(points[::2], points[1::2], strict=False)]
+        if len(points) % 2:
+            kept.append(points[-1])
+        points[:] = kept
+        self.stride *= 2
+
+    def add(self, points: Series, point: tuple[int, float]) -> None:
+        if self.pending is None or _louder(point[1], self.pending[1]):
+            self.pending = point
+        self.held += 1
+        if self.held == self.stride:
+            self.flush(points)
+
+    def flush(self, points: Series) -> None:
+        if self.pending is not None:
+            points.append(self.pending)
+        self.held, self.pending = 0, None
+        if len(points) >= MAX_POINTS:
+            self._halve(points)
+
+
+def _louder(a: float, b: float) -> bool:
+    if not math.isfinite(a) or not math.isfinite(b):
+        return not math.isfinite(a)
+    return a >= b
 
 
 def _scalar(value, scalar_tags: set[str]) -> float | None:
