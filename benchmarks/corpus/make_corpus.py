@@ -867,6 +867,55 @@ def probe_weight_decay_typo(out: Path) -> None:
                 probe.log("loss/val", F.cross_entropy(model(xv), yv).item(), step)
 
 
+@run("tbx", "resumed at step 300 with the pre-warmup learning rate of another config (0.05)")
+def tbx_resumed_with_wrong_lr(out: Path) -> None:
+    torch.manual_seed(26)
+    x, y, xv, yv = digits(26)
+    model = mlp(hidden=128)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    log, step = HFLogger(out), 0
+    for _ in range(18):
+        for b in batches(len(y), 32):
+            if step == 300:  # "resume": a fresh optimizer from the wrong config
+                opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+            loss = F.cross_entropy(model(x[b]), y[b])
+            opt.zero_grad()
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+            opt.step()
+            step += 1
+            log.step(step, loss.item(), norm.item(), opt.param_groups[0]["lr"])
+        with torch.no_grad():
+            logits = model(xv)
+        log.eval(step, loss=F.cross_entropy(logits, yv).item(), accuracy=accuracy(logits, yv))
+    log.close()
+
+
+
+@run("tbx", "resumed at step 300 with the learning rate of an SGD config (0.5)")
+def tbx_resumed_with_sgd_lr(out: Path) -> None:
+    torch.manual_seed(27)
+    x, y, xv, yv = digits(27)
+    model = mlp(hidden=128)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    log, step = HFLogger(out), 0
+    for _ in range(18):
+        for b in batches(len(y), 32):
+            if step == 300:  # "resume": a fresh optimizer from the wrong config
+                opt = torch.optim.AdamW(model.parameters(), lr=0.5)
+            loss = F.cross_entropy(model(x[b]), y[b])
+            opt.zero_grad()
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+            opt.step()
+            step += 1
+            log.step(step, loss.item(), norm.item(), opt.param_groups[0]["lr"])
+        with torch.no_grad():
+            logits = model(xv)
+        log.eval(step, loss=F.cross_entropy(logits, yv).item(), accuracy=accuracy(logits, yv))
+    log.close()
+
+
 def main(out: Path, names: list[str]) -> None:
     torch.set_num_threads(1)
     for name in names or list(RUNS):
