@@ -1,4 +1,4 @@
-"""The diagnoser against the labelled corpus (corpus/): 43 real runs from four loggers.
+"""The diagnoser against the labelled corpus (corpus/): 45 real runs from four loggers.
 
 The labels (corpus/labels.json) were written from the contact sheets before the diagnoser
 was run; this scores what it names against them, per symptom, and lists every
