@@ -867,17 +867,19 @@ def probe_weight_decay_typo(out: Path) -> None:
                 probe.log("loss/val", F.cross_entropy(model(xv), yv).item(), step)
 
 
-@run("tbx", "resumed at step 300 with the pre-warmup learning rate of another config (0.05)")
-def tbx_resumed_with_wrong_lr(out: Path) -> None:
-    torch.manual_seed(26)
-    x, y, xv, yv = digits(26)
+def resume_with_lr(out: Path, seed: int, lr: float) -> None:
+    """AdamW at 1e-3, then at step 300 a "resume" that builds a fresh optimizer from the
+    wrong config.
+    """
+    torch.manual_seed(seed)
+    x, y, xv, yv = digits(seed)
     model = mlp(hidden=128)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     log, step = HFLogger(out), 0
     for _ in range(18):
         for b in batches(len(y), 32):
-            if step == 300:  # "resume": a fresh optimizer from the wrong config
-                opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+            if step == 300:
+                opt = torch.optim.AdamW(model.parameters(), lr=lr)
             loss = F.cross_entropy(model(x[b]), y[b])
             opt.zero_grad()
             loss.backward()
@@ -890,31 +892,15 @@ def tbx_resumed_with_wrong_lr(out: Path) -> None:
         log.eval(step, loss=F.cross_entropy(logits, yv).item(), accuracy=accuracy(logits, yv))
     log.close()
 
+
+@run("tbx", "resumed at step 300 with the pre-warmup learning rate of another config (0.05)")
+def tbx_resumed_with_wrong_lr(out: Path) -> None:
+    resume_with_lr(out, 26, 0.05)
 
 
 @run("tbx", "resumed at step 300 with the learning rate of an SGD config (0.5)")
 def tbx_resumed_with_sgd_lr(out: Path) -> None:
-    torch.manual_seed(27)
-    x, y, xv, yv = digits(27)
-    model = mlp(hidden=128)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    log, step = HFLogger(out), 0
-    for _ in range(18):
-        for b in batches(len(y), 32):
-            if step == 300:  # "resume": a fresh optimizer from the wrong config
-                opt = torch.optim.AdamW(model.parameters(), lr=0.5)
-            loss = F.cross_entropy(model(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            norm = nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-            opt.step()
-            step += 1
-            log.step(step, loss.item(), norm.item(), opt.param_groups[0]["lr"])
-        with torch.no_grad():
-            logits = model(xv)
-        log.eval(step, loss=F.cross_entropy(logits, yv).item(), accuracy=accuracy(logits, yv))
-    log.close()
-
+    resume_with_lr(out, 27, 0.5)
 
 def main(out: Path, names: list[str]) -> None:
     torch.set_num_threads(1)
