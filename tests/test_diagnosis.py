@@ -543,3 +543,24 @@ def test_a_curve_too_long_to_hold_is_thinned_keeping_its_spikes_and_nan(
     assert math.isnan(points[-1][1])
     assert any("thinned" in note for note in run.notes)
     assert "sudden-nan" in {f.symptom for f in run.findings}
+
+
+def test_links_and_fifos_named_like_event_files_are_skipped_with_a_note(tmp_path: Path):
+    """A dangling link once exited 3 and a FIFO hung: neither is read, each gets a note,
+    also in a run folder that holds nothing else.
+    """
+    import os
+    write(tmp_path / "runs" / "good", HEALTHY["Loss/train"]())
+    os.mkfifo(tmp_path / "runs" / "good" / "events.out.tfevents.2.fifo")
+    (tmp_path / "runs" / "gone").mkdir()
+    (tmp_path / "runs" / "gone" / "events.out.tfevents.1.link").symlink_to(tmp_path / "nowhere")
+    result = run_cli("diagnose", str(tmp_path / "runs"), "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    runs = {r["run"]: r for r in json.loads(result.stdout)["runs"]}
+    assert "events.out.tfevents.2.fifo: skipped, not a regular file" in runs["good"]["notes"]
+    assert "events.out.tfevents.1.link: skipped, not a regular file" in runs["gone"]["notes"]
+    only_links = tmp_path / "links"
+    only_links.mkdir()
+    (only_links / "events.out.tfevents.3.link").symlink_to(tmp_path / "nowhere")
+    result = run_cli("diagnose", str(only_links), timeout=60)
+    assert result.returncode == 2 and "not a regular file" in result.stderr

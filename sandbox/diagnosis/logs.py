@@ -89,10 +89,10 @@ def run_files(root: Path) -> list[RunFiles]:
         run_dir, prefix = _run_of(file.parent, base)
         name = run_dir.relative_to(base).as_posix() if run_dir != base else "."
         runs.setdefault(run_dir, RunFiles(name, run_dir)).files.append((file, prefix))
-    for file in skipped:
+    for file in skipped:  # a run of only such files still gets its note
         run_dir, _ = _run_of(file.parent, base)
-        if run_dir in runs:
-            runs[run_dir].skipped.append(file)
+        name = run_dir.relative_to(base).as_posix() if run_dir != base else "."
+        runs.setdefault(run_dir, RunFiles(name, run_dir)).skipped.append(file)
     return list(runs.values())
 
 
