@@ -133,3 +133,22 @@ def test_check_on_a_folder_that_is_not_a_scenario_exits_2(tmp_path):
     result = run_cli("check", str(tmp_path))
     assert result.returncode == 2
     assert "is not a scenario folder" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "exploding-lr-v2", "--seed", "-1"), "-1 is outside 0 to 4294967295"),
+    (("run", "exploding-lr-v2", "--seed", str(2 ** 32)), "is outside 0 to 4294967295"),
+    (("drill", "--minutes", "nan"), "nan is not a positive, finite number of minutes"),
+    (("drill", "--minutes", "inf"), "inf is not a positive, finite number of minutes"),
+    (("drill", "--minutes", "0"), "0 is not a positive, finite number of minutes"),
+])
+def test_out_of_range_seeds_and_times_are_refused_before_anything_runs(
+        args: tuple[str, ...], message: str, tmp_path: Path):
+    """They were a numpy traceback as the verdict (exit 3), and an internal error after the
+    drill had reset the workspace and abandoned the open attempt.
+    """
+    home = tmp_path / "home"
+    result = run_cli(*args, env={"SANDBOX_HOME": str(home)}, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "internal error" not in result.stderr
+    assert not home.exists()  # nothing started, nothing written

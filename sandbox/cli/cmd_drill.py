@@ -7,7 +7,14 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, ConfigError
-from .common import add_execution, add_filters, add_scenarios, add_subcommand, history
+from .common import (
+    add_execution,
+    add_filters,
+    add_scenarios,
+    add_subcommand,
+    history,
+    minutes,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         f"  sandbox drill --interview          # mock interview: {INTERVIEW['count']} "
         f"scenarios, {INTERVIEW['minutes']:g} minutes, no automatic diagnosis")
     parser.add_argument("--count", type=int, metavar="N", help="how many scenarios")
-    parser.add_argument("--minutes", type=float, metavar="M", help="the time for all of them")
+    parser.add_argument("--minutes", type=minutes, metavar="M", help="the time for all of them")
     add_filters(parser)
     parser.add_argument("--interview", action="store_true",
                         help="mock-interview preset: the curves without the diagnoser's "

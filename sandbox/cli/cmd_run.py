@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..errors import EXIT_FAIL, EXIT_PASS
-from .common import add_candidate, add_subcommand, make_candidate
+from .common import add_candidate, add_subcommand, make_candidate, seed
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "  sandbox run exploding-lr-v2 --set optimizer.lr=0.02\n"
         "  sandbox run vanishing-gradients-v2 --solution --seed 2 --device cpu")
     add_candidate(parser)
-    parser.add_argument("--seed", type=int, help="seed to run (default: the scenario's first)")
+    parser.add_argument("--seed", type=seed, help="seed to run (default: the scenario's first)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run)
 

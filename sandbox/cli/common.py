@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
+
+SEED_LIMIT = 2 ** 32  # numpy's and torch's seeds: 0 to 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed NumPy and torch both take, refused before anything runs."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 to {SEED_LIMIT - 1}")
+    return value
+
+
+def minutes(text: str) -> float:
+    """An argparse type: a finite, positive time (nan and inf are floats argparse takes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive, finite number of minutes")
+    return value
 
 
 def default_logdir() -> Path:
