@@ -96,9 +96,12 @@ def _start(values: np.ndarray) -> float:
     return min(start, float(values[0])) if start > 0 else start
 
 
-def _fell_to_half(values: np.ndarray, start: float) -> int | None:
+def _smooth(values: np.ndarray) -> np.ndarray:
+    return rolling_median(values, max(1, len(values) // 20) | 1)
+
+
+def _fell_to_half(smooth: np.ndarray, start: float) -> int | None:
     """The index where the smoothed loss first reached half its start, if it did."""
-    smooth = rolling_median(values, max(1, len(values) // 20) | 1)
     below = np.flatnonzero(smooth <= 0.5 * start)
     return int(below[0]) if len(below) else None
 
@@ -119,10 +122,10 @@ def collapsed(curves: Curves) -> tuple[int | None, str] | None:
     start, end = _start(values), _tail(values)
     if start <= 0 or end < COLLAPSED_BACK * start:
         return None
-    low_at = _fell_to_half(values, start)
+    smooth = _smooth(values)
+    low_at = _fell_to_half(smooth, start)
     if low_at is None:
         return None
-    smooth = rolling_median(values, max(1, len(values) // 20) | 1)
     lowest = low_at + int(np.argmin(smooth[low_at:]))
     back = np.flatnonzero(smooth[lowest:] >= COLLAPSED_BACK * start)
     if not len(back):
@@ -143,7 +146,7 @@ def not_learning(curves: Curves) -> tuple[int | None, str] | None:
     if len(values) < 20:
         return None
     start, end = _start(values), _tail(values)
-    if start <= 0 or end <= 0.9 * start or _fell_to_half(values, start) is not None:
+    if start <= 0 or end <= 0.9 * start or _fell_to_half(_smooth(values), start) is not None:
         return None
     _, metric = _arrays(curves.val_metric)
     if len(metric) >= 2 and _improved(curves, metric):
