@@ -13,12 +13,14 @@ and ``sandbox show`` must stay fast.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import _yaml
 from .errors import ScenarioFormatError, ScenarioNotFound
+from .files import is_regular
 from .metrics import DEFAULT as DEFAULT_METRIC
 from .metrics import METRICS, Metric
 
@@ -26,6 +28,8 @@ METADATA_FILE = "scenario.yaml"
 REQUIRED_KEYS = ("id", "title", "difficulty", "tags", "brief", "symptoms", "hints",
                  "explanation", "editable", "verify", "seeds")
 TASKS = ("classification", "regression")
+WORKSPACE_FILES = ("TICKET.md", ".sandbox.json")  # what sandbox.home writes next to them
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     for key in ("symptoms", "seeds", "editable", "tags"):
         if key in meta and not (isinstance(meta[key], list) and meta[key]):
             problems.append(f"'{key}' must be a non-empty list")
+    if isinstance(meta.get("editable"), list):
+        problems += editable_problems(meta["editable"], folder)
     for s in meta.get("symptoms") or []:
         if not (isinstance(s, dict) and {"id", "text"} <= s.keys()):
             problems.append("each symptom needs an 'id' and a 'text'")
@@ -186,6 +192,35 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     verify = meta.get("verify")
     if verify is not None:
         problems += _criteria_problems(verify, meta.get("task", "classification"))
+    return problems
+
+
+def editable_problems(editable: list[Any] | tuple[Any, ...], folder: Path) -> list[str]:
+    """Each editable entry must be the plain name of a regular file in the scenario folder.
+
+    ``sandbox start`` copies these files into ``<home>/<id>/`` under the same names, so an
+    entry such as ``../../x``, ``/x`` or ``sub/x`` (through a folder that may be a link)
+    would copy outside the workspace or from outside the scenario. The harness only reads
+    a top-level ``pipeline.py`` and ``config.yaml`` (and variants compare top-level names),
+    so nothing needs a path here. A link is refused too: its target is not the scenario's.
+    """
+    problems = []
+    for entry in editable:
+        name = f"editable entry {entry!r}"
+        if not isinstance(entry, str) or not FILE_NAME.fullmatch(entry):
+            problems.append(f"{name} must be a plain file name in the scenario folder "
+                            "(letters, digits, '.', '_', '-'; no folder, no '..', no "
+                            "absolute path), since it is copied into the workspace as named")
+        elif entry in WORKSPACE_FILES:
+            problems.append(f"{name} is a file the workspace writes itself")
+        elif (folder / entry).is_symlink():
+            problems.append(f"{name} is a symbolic link in the scenario folder; ship the "
+                            "file itself")
+        elif not is_regular(folder / entry):
+            problems.append(f"{name} is not a file in the scenario folder, so there is "
+                            "nothing to copy into the workspace")
+    repeated = sorted({e for e in editable if isinstance(e, str) and editable.count(e) > 1})
+    problems += [f"editable entry {e!r} is listed more than once" for e in repeated]
     return problems
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import _yaml, config, variants
 from . import reference as references
-from .catalog import Scenario, load_scenario
+from .catalog import Scenario, editable_problems, load_scenario
 from .diagnosis import SYMPTOMS
 from .errors import CandidateError, ConfigError
 from .harness import candidate
@@ -102,6 +102,15 @@ def check_config_rules(scenario: Scenario) -> list[str]:
     return problems
 
 
+def check_editable(scenario: Scenario) -> list[str]:
+    """Each editable entry is a plain file name in the scenario folder: ``start`` copies
+    them into the workspace as named, so ``../x`` or a link would reach outside it. The
+    loader refuses such metadata; this catches a Scenario built in code, or a folder
+    changed since it was loaded.
+    """
+    return editable_problems(scenario.editable, scenario.path)
+
+
 def check_pipeline(scenario: Scenario) -> list[str]:
     try:
         candidate.check_pipeline_file(scenario.pipeline_path)
@@ -125,7 +134,7 @@ def check_variants_run(scenario: Scenario) -> list[str]:
 
 
 def static_problems(scenario: Scenario) -> list[str]:
-    return [*check_pipeline(scenario), *check_config_rules(scenario),
+    return [*check_editable(scenario), *check_pipeline(scenario), *check_config_rules(scenario),
             *check_solution_diff(scenario), *check_no_giveaways(scenario),
             *variants.problems(scenario), *check_variants_run(scenario)]
 

@@ -47,7 +47,7 @@ def start(scenario: Scenario, home: Path, history: History, *, reset: bool = Fal
     if reset or not ws.exists():
         backup = ws.reset()
         if not reset and latest is not None and latest.status == "open":
-            return Started(ws, latest, resumed=False)  # a hint before `start` started it
+            return Started(ws, latest, resumed=False, backup=backup)  # a hint started it
         attempt = history.open_attempt(scenario.id, mode=mode, drill_id=drill_id)
         return Started(ws, attempt, resumed=False, backup=backup)
     if latest is None:  # the workspace outlived its history: time it from its creation
@@ -104,6 +104,7 @@ def solution_diff(scenario: Scenario) -> str:
 class Recorded:
     attempt: Attempt | None
     solved_now: bool
+    unrecorded: str | None = None  # why the history could not be written, if it could not
 
 
 def record(scenario: Scenario, history: History, *, passed: bool, failed: list[str],

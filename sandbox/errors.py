@@ -35,3 +35,14 @@ class CandidateError(SandboxError):
     """
 
     exit_code = EXIT_FAIL
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP. It stops a command exactly as Ctrl-C does, through the same
+    cleanup (runs killed, terminal restored, the attempt kept), and exits 128 + signal
+    as shells report it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

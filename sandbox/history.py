@@ -126,9 +126,12 @@ class History:
                     conn.execute("PRAGMA journal_mode=WAL")  # persists in the file
                     conn.executescript(SCHEMA)
             except (sqlite3.DatabaseError, OSError) as exc:
-                raise HistoryError(
-                    f"the history database {self.path} cannot be opened ({exc}). It was "
-                    "left untouched; move it aside and a new one will be started.") from None
+                damaged = isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc)
+                advice = ("move it aside and a new one will be started" if damaged else
+                          "check that its folder exists, is writable and has space, or set "
+                          "SANDBOX_HOME to one that does")
+                raise HistoryError(f"the history database {self.path} cannot be opened "
+                                   f"({exc}). It was left untouched; {advice}.") from None
             self._conn = conn
         return self._conn
 
@@ -139,14 +142,34 @@ class History:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise HistoryError(f"the history database {self.path} is busy or read-only "
-                               f"({exc}); nothing was recorded.") from None
+            raise HistoryError(self._unwritable(exc)) from None
         try:
             yield conn
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:  # a full disk shows here, at the first write
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise HistoryError(self._unwritable(exc)) from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+    def _unwritable(self, exc: Exception) -> str:
+        """Why a write failed, with advice that fits the cause: only a damaged file is
+        worth moving aside, never a full disk or a read-only folder.
+        """
+        text = str(exc).lower()
+        if "full" in text:
+            advice = "the disk it is on is full; free some space"
+        elif "readonly" in text or "read-only" in text:
+            advice = "it, or its folder, is read-only; make it writable or set SANDBOX_HOME"
+        elif "locked" in text or "busy" in text:
+            advice = "another sandbox command is writing to it; try again when that finishes"
+        else:
+            advice = "it may be damaged; move it aside and a new one will be started"
+        return f"the history database {self.path} cannot be written ({exc}): {advice}. " \
+               "Nothing was recorded."
 
     def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
         if self._conn is None and not self.path.exists():

@@ -3,22 +3,25 @@
 ``sandbox start ID`` copies a scenario's editable files into ``<home>/<id>/``, where the
 home is ``./workspace`` or ``$SANDBOX_HOME``. The home also holds the history database
 and ``.backups/``. A workspace is the user's work: nothing here ever overwrites a file
-in it without first copying the whole folder into a timestamped backup. Nothing here
-imports torch.
+in it without first copying the whole folder into a timestamped backup, and nothing is
+ever written through a link planted in it. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
 from .catalog import Scenario
-from .errors import ConfigError, SandboxError
+from .errors import ConfigError, SandboxError, ScenarioFormatError
+from .files import Folder, copy_tree, is_regular
 from .history import HINT_PENALTY_S
 
 TICKET = "TICKET.md"
@@ -26,19 +29,57 @@ ROOT_CAUSE_NOTE = ("The verifier measures what actually runs (the model's size, 
                    "gradients flowed back to, what the model trained and validated on, how "
                    "predict() serves), so a fix must remove the cause, not mask the symptom.")
 META = ".sandbox.json"
+SET_HOME = "Set SANDBOX_HOME to a folder you can write."
 
 
 def home_dir() -> Path:
-    return Path(os.environ.get("SANDBOX_HOME", "workspace"))
+    """``$SANDBOX_HOME``, or ``./workspace`` when it is unset or empty.
+
+    An empty value counts as unset, as the XDG base-directory variables do: ``VAR=`` is how
+    a shell clears a variable for one command, and taken literally it would put the history
+    and the workspaces in whatever folder the user happens to stand in.
+    """
+    return Path(os.environ.get("SANDBOX_HOME") or "workspace")
+
+
+def check_home(home: Path) -> Path:
+    """Refuse a home that cannot hold workspaces and the history, creating nothing.
+
+    Reading commands (``sandbox stats``) call this too: a home that is a file or cannot be
+    written must not pass for an empty one ("nothing recorded yet"). A home that does not
+    exist yet is fine when the nearest folder above it can be written.
+    """
+    existing = home
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "a broken link" if existing.is_symlink() else "a file"
+        where = (f"is {what}, not a folder" if existing == home
+                 else f"cannot be created: {existing} is {what}")
+        raise ConfigError(f"the sandbox home {home} {where}. {SET_HOME}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = ("is on a read-only file system" if _read_only(existing)
+               else "is not writable by you")
+        where = "" if existing == home else f" cannot be created: {existing}"
+        raise ConfigError(f"the sandbox home {home}{where} {why}. {SET_HOME}")
+    return home
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def ensure_home(home: Path) -> Path:
     """Create the home folder, or say plainly why it cannot be."""
+    check_home(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the sandbox home {home}: {exc.strerror}. "
-                          "Set SANDBOX_HOME to a folder you can write.") from None
+                          f"{SET_HOME}") from None
     return home
 
 
@@ -48,7 +89,14 @@ def _sha(path: Path) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Workspace:
-    """``<home>/<scenario id>/``: the editable files, the ticket and a small meta file."""
+    """``<home>/<scenario id>/``: the editable files, the ticket and a small meta file.
+
+    Every name the sandbox writes there is written to a fresh temporary file and renamed
+    into place through a handle on the folder opened without following links, so a link
+    planted at such a name is replaced, never written through, and a link in place of the
+    folder itself is refused. Only :meth:`reset` replaces anything, and only after
+    :meth:`backup` has copied the folder as it was (links as links).
+    """
 
     scenario: Scenario
     home: Path
@@ -84,41 +132,142 @@ class Workspace:
             return None
 
     def create(self) -> None:
-        """Copy the editable files and write the ticket; refuses to touch an existing one."""
-        if self.exists():
+        """Lay down a new workspace. Refuses when anything is at a name it writes (a file,
+        a link, a folder): only :meth:`reset` replaces, after backing the folder up.
+        """
+        ensure_home(self.home)
+        self._check_folder()
+        taken = [n for n in self._names() if os.path.lexists(self.root / n)]
+        if self.exists() or taken:
             raise SandboxError(f"{self.root} already exists; it is never overwritten "
                                "(use --reset to back it up and start over).")
-        ensure_home(self.home)
-        self.root.mkdir(parents=True, exist_ok=True)
-        for name in self.scenario.editable:
-            target = self.root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.shipped(name), target)
-        (self.root / TICKET).write_text(ticket(self.scenario, self.root), encoding="utf-8")
-        meta = {"scenario": self.scenario.id, "created_at": time.time(),
-                "shipped": {n: _sha(self.shipped(n)) for n in self.scenario.editable}}
-        (self.root / META).write_text(json.dumps(meta, indent=2))
-
-    def backup(self) -> Path:
-        """Copy the whole workspace to ``<home>/.backups/<id>/<timestamp>/``."""
-        parent = self.home / ".backups" / self.scenario.id
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for n in range(1, 1000):
-            target = parent / (stamp if n == 1 else f"{stamp}-{n}")
-            if not target.exists():
-                parent.mkdir(parents=True, exist_ok=True)
-                shutil.copytree(self.root, target)
-                return target
-        raise SandboxError(f"could not find a free backup folder under {parent}")
+        self._write(self._fresh(), saved=None)
 
     def reset(self) -> Path | None:
-        """Back the workspace up (when there is one), then lay down fresh shipped files."""
-        saved = self.backup() if self.exists() else None
-        if saved is not None:
-            for name in (*self.scenario.editable, TICKET, META):
-                (self.root / name).unlink(missing_ok=True)
-        self.create()
+        """Back the folder up when it holds anything, then lay down fresh files.
+
+        Every check (the folder, the scenario's files) comes before the backup and the
+        backup before any write, so a refusal or a failed backup leaves the workspace
+        exactly as it was.
+        """
+        ensure_home(self.home)
+        self._check_folder()
+        fresh = self._fresh()
+        saved = self.backup() if self._holds_anything() else None
+        self._write(fresh, saved)
         return saved
+
+    def backup(self) -> Path:
+        """Copy the workspace as it is to ``<home>/.backups/<id>/<timestamp>/``.
+
+        Links are copied as links and special files left out (:func:`copy_tree`). A backup
+        that fails midway (a full disk) is removed; the workspace is not touched.
+        """
+        parent = self.home / ".backups" / self.scenario.id
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        untouched = f"Nothing in {self.root} was changed."
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "a file is in the way" if exc.errno == errno.EEXIST else exc.strerror
+            raise SandboxError(f"cannot make the backup folder {parent}: {why}. "
+                               f"{untouched}") from None
+        for n in range(1, 1000):
+            target = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                target.mkdir()
+            except FileExistsError:
+                continue  # a backup made this second: take the next name
+            except OSError as exc:
+                raise SandboxError(f"cannot make the backup folder {target}: "
+                                   f"{exc.strerror}. {untouched}") from None
+            try:
+                copy_tree(self.root, target)
+            except OSError as exc:
+                shutil.rmtree(target, ignore_errors=True)
+                raise SandboxError(
+                    f"cannot back up {self.root} to {target}: {exc.strerror or exc} (at "
+                    f"{exc.filename}). The partial backup was removed. {untouched} Nothing is "
+                    "reset without a backup; make room there and try again.") from None
+            return target
+        raise SandboxError(f"could not find a free backup folder under {parent}")
+
+    def _names(self) -> tuple[str, ...]:
+        """Every name in the workspace the sandbox writes."""
+        return (*self.scenario.editable, TICKET, META)
+
+    def _check_folder(self) -> None:
+        """The workspace must be a real folder, or not exist yet: a file there is in the
+        way, a link would send every write elsewhere, and a folder at one of the names it
+        writes holds something of the user's that a file cannot replace.
+        """
+        try:
+            mode = self.root.lstat().st_mode
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise SandboxError(f"cannot use the workspace {self.root}: {exc.strerror}.") \
+                from None
+        again = "Move it aside and start again; nothing was changed."
+        if stat.S_ISLNK(mode):
+            raise SandboxError(f"the workspace {self.root} is a symbolic link (to "
+                               f"{os.readlink(self.root)}); the sandbox never writes through "
+                               f"a link. {again}")
+        if not stat.S_ISDIR(mode):
+            raise SandboxError(f"the workspace {self.root} is a file, not a folder. {again}")
+        for name in self._names():
+            path = self.root / name
+            if path.is_dir() and not path.is_symlink():
+                raise SandboxError(f"{path} is a folder where the workspace needs the file "
+                                   f"{name}. {again}")
+
+    def _holds_anything(self) -> bool:
+        try:
+            with os.scandir(self.root) as entries:
+                return any(True for _ in entries)
+        except FileNotFoundError:
+            return False
+
+    def _fresh(self) -> dict[str, bytes]:
+        """A fresh workspace's files, read whole before anything is written, so that a
+        scenario missing one of its editable files fails before the workspace is touched.
+        """
+        files: dict[str, bytes] = {n: self._shipped_bytes(n) for n in self.scenario.editable}
+        meta = {"scenario": self.scenario.id, "created_at": time.time(),
+                "shipped": {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}}
+        files[TICKET] = ticket(self.scenario, self.root).encode("utf-8")
+        files[META] = json.dumps(meta, indent=2).encode("utf-8")
+        return files
+
+    def _shipped_bytes(self, name: str) -> bytes:
+        path = self.shipped(name)
+        why = f"{path} is missing or not a regular file"
+        if is_regular(path):
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                why = f"{path}: {exc.strerror}"
+        raise ScenarioFormatError(
+            f"scenario {self.scenario.id} lists {name!r} as editable, but it cannot be "
+            f"copied ({why}). The scenario is broken; nothing was written to the workspace.")
+
+    def _write(self, files: dict[str, bytes], saved: Path | None) -> None:
+        """Write each file by renaming a fresh one over its name in the folder's handle
+        (:class:`Folder`): whatever is at the name (a link, a FIFO) is replaced, never
+        followed, and a link put in place of the folder makes the open fail.
+        """
+        path = self.root
+        try:
+            self.root.mkdir(exist_ok=True)
+            with Folder(self.root) as folder:
+                for name, data in files.items():
+                    path = self.root / name
+                    folder.write(name, data)
+        except OSError as exc:
+            kept = (f" Your previous files were backed up to {saved} first." if saved
+                    else "")
+            raise SandboxError(f"cannot write the workspace file {path}: "
+                               f"{exc.strerror or exc}.{kept}") from None
 
     def snapshot(self) -> dict[str, tuple[int, int]]:
         """What watch mode compares: each editable file's modification time and size."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,7 +126,9 @@ def _located(path: Path) -> list[tuple[str, str]]:
     ``model.eval()`` in ``train`` are different fixes.
     """
     located, where = [], "<module>"
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    with tokenize.open(path) as source:  # a candidate's file may declare its encoding
+        text = source.read()
+    for raw in text.splitlines():
         line = _normal(raw)
         if not line:
             continue

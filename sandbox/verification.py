@@ -279,6 +279,10 @@ def execute(scenario: Scenario, candidates: Sequence[Candidate], *,
     finally:
         for path in hidden.served:
             Path(path).unlink(missing_ok=True)
+    unavailable = next((r for r in raw if r["status"] == "bad-device"), None)
+    if unavailable is not None:  # bad input, whichever command asked (exit 2, not a fail)
+        done.close()
+        raise ConfigError(unavailable.get("error") or f"--device {device} is not available")
     scored = [_score(r, j, hidden, done.folders[j.run_dir], scenario.criteria.metric)
               for r, j in zip(raw, jobs + extra, strict=True)]
     if extra:

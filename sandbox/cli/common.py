@@ -93,10 +93,14 @@ def make_candidate(args: argparse.Namespace, scenario=None):
 
 
 def history():
-    """The history database in the home folder (``./workspace`` or ``$SANDBOX_HOME``)."""
+    """The history database in the home folder (``./workspace`` or ``$SANDBOX_HOME``).
+
+    The home is checked first, so that one that is a file or cannot be written is bad
+    input naming it, not an empty history ("nothing recorded yet") or a crash later.
+    """
     from ..history import History
-    from ..home import home_dir
-    return History.in_home(home_dir())
+    from ..home import check_home, home_dir
+    return History.in_home(check_home(home_dir()))
 
 
 def confirm(question: str) -> bool:
@@ -108,10 +112,3 @@ def confirm(question: str) -> bool:
         raise SandboxError("no answer: stdin is closed. Pass --yes to confirm without a "
                            "prompt.") from None
     return answer.strip().lower() in ("y", "yes")
-
-
-def refuse_bad_device(outcome) -> None:
-    """``--device cuda`` without CUDA is bad input (exit 2), not a failed candidate."""
-    from ..errors import ConfigError
-    if any(s.status == "bad-device" for s in outcome.seeds):
-        raise ConfigError(outcome.seeds[0].error or "the device is not available")

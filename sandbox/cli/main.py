@@ -6,12 +6,15 @@ Exit codes: 0 pass, 1 fail, 2 bad input, 3 internal error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
-from ..errors import EXIT_INTERRUPTED, SandboxError
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SandboxError, Stopped
 from . import (
     cmd_check,
     cmd_demo,
@@ -32,10 +35,28 @@ from . import (
 COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_start, cmd_hint, cmd_watch,
             cmd_solution, cmd_drill, cmd_quiz, cmd_stats, cmd_diagnose, cmd_demo, cmd_check)
 EXIT_INTERNAL = 3
+# What the operating system says when the user's disk or folders refuse a write.
+FILESYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, as every other refusal is; ``--help`` has the rest."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT,
+                  f"{self.prog}: {printable(message, lines=False)} (see `{self.prog} --help`)\n")
+
+
+def printable(text: str, lines: bool = True) -> str:
+    """Messages quote what the user typed; a control character in it is shown escaped,
+    never sent to the terminal (where it could move the cursor or split the line).
+    """
+    return "".join(c if c.isprintable() or (lines and c == "\n") else repr(c)[1:-1]
+                   for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sandbox",
         description="Broken PyTorch training pipelines to diagnose and fix.",
         epilog="Start with `sandbox demo`, then `sandbox list`. Exit codes: 0 pass, "
@@ -60,24 +81,66 @@ def _hear_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _stop_on_terminate() -> dict[int, object]:
+    """SIGTERM and SIGHUP stop a command as Ctrl-C does; returns what to restore (the
+    handlers belong to the process, and tests call ``main`` in theirs).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _hear_ctrl_c()
     args = build_parser().parse_args(argv)
+    previous = _stop_on_terminate()
     try:
         return int(args.handler(args))
     except SandboxError as error:
-        print(f"sandbox {args.command}: {error}", file=sys.stderr)
+        print(f"sandbox {args.command}: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
+    except Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"sandbox {args.command}: stopped by {name}; runs in progress were stopped.",
+              file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("\ninterrupted; runs in progress were stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as error:  # a harness bug: say so in one line unless debugging
-        if os.environ.get("SANDBOX_DEBUG"):
-            raise
-        print(f"sandbox {args.command}: internal error: {type(error).__name__}: {error}\n"
-              "This is a bug in the sandbox, not in your pipeline; SANDBOX_DEBUG=1 shows "
-              "the traceback.", file=sys.stderr)
-        return EXIT_INTERNAL
+    except OSError as error:
+        if error.errno not in FILESYSTEM_REFUSALS or os.environ.get("SANDBOX_DEBUG"):
+            return _internal(args.command, error)
+        print(f"sandbox {args.command}: {_refusal(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        return _internal(args.command, error)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _refusal(error: OSError) -> str:
+    """A full disk or a folder the user cannot write is theirs to fix: name the path."""
+    where = f" {error.filename}" if error.filename else " a file"
+    advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some of your quota"}.get(
+        error.errno, "check its permissions, or choose a folder you can write (--logdir, "
+        "SANDBOX_HOME)")
+    verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
+    return f"cannot {verb}{where}: {error.strerror}; {advice} and run it again."
+
+
+def _internal(command: str, error: Exception) -> int:
+    """A harness bug: say so in one line unless debugging."""
+    if os.environ.get("SANDBOX_DEBUG"):
+        raise error
+    print(f"sandbox {command}: internal error: {type(error).__name__}: {error}\n"
+          "This is a bug in the sandbox, not in your pipeline; SANDBOX_DEBUG=1 shows "
+          "the traceback.", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def entry() -> None:

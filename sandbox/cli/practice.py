@@ -17,11 +17,10 @@ from rich.markup import escape
 from .. import drills
 from ..catalog import Scenario
 from ..errors import SandboxError
-from ..history import HINT_PENALTY_S, Attempt, History
+from ..history import HINT_PENALTY_S, Attempt, History, HistoryError
 from ..home import Workspace
 from ..termchart import line_chart
 from . import render
-from .common import refuse_bad_device
 
 if TYPE_CHECKING:
     from ..verification import Verification
@@ -82,13 +81,19 @@ def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, dev
     with render.progress(scenario.criteria.max_steps, to_stderr=not show) as on_event:
         outcome = verify(scenario, chosen, seeds=seeds, device=device, logdir=logdir,
                          on_event=on_event)
-    refuse_bad_device(outcome)
-    every_seed = set(scenario.seeds) <= {s.seed for s in outcome.seeds}
-    recorded = drills.record(scenario, history, passed=outcome.passed, can_solve=every_seed,
-                             failed=outcome.shown_failed, wall_time_s=outcome.wall_time_s,
-                             run_group=outcome.run_group)
-    if show:
+    if show:  # the verdict first: a history that cannot be written must not hide it
         render.verdict(outcome, scenario, out, findings=findings)
+    every_seed = set(scenario.seeds) <= {s.seed for s in outcome.seeds}
+    try:
+        recorded = drills.record(scenario, history, passed=outcome.passed,
+                                 can_solve=every_seed, failed=outcome.shown_failed,
+                                 wall_time_s=outcome.wall_time_s, run_group=outcome.run_group)
+    except HistoryError as error:
+        recorded = drills.Recorded(None, False, unrecorded=str(error))
+        render.console(stderr=True).print(
+            f"[yellow]warning:[/] the verdict was not recorded in your history: "
+            f"{render.safe(str(error))}", highlight=False, soft_wrap=True)
+    if show:
         report(outcome, recorded, scenario, out)
     return outcome, recorded
 
@@ -97,6 +102,8 @@ def report(outcome: Verification, recorded: drills.Recorded, scenario: Scenario,
            out: Console) -> None:
     """After the verdict: the clock, and on a pass the explanation."""
     attempt = recorded.attempt
+    if recorded.unrecorded is not None:
+        return  # the warning said why; there is no attempt to report on
     if not outcome.passed:
         if attempt is not None and attempt.status == "open":
             out.print(f"Clock: {drills.clock(attempt.elapsed_s())} so far, {attempt.hints} "

@@ -73,7 +73,9 @@ def make(scenario: Scenario, *, solution: bool = False, config_file: Path | None
         sources.append(Path(config_file))
     elif pipeline_file is not None:
         what += " with the shipped config.yaml"
-    resolved = config.resolve(scenario, patch, overrides, base=base)
+    resolved = config.resolve(scenario, patch, overrides, base=base,
+                              source=f"{config_file}:" if config_file is not None else "",
+                              base_source=f"{sources[0]}:" if base is not None else "")
     if overrides:
         label += "+set"
         what += " with " + " ".join(f"--set {o}" for o in overrides)
@@ -98,14 +100,20 @@ def _whole_config(scenario: Scenario, path: Path) -> dict:
 
 
 def check_pipeline_file(path: Path) -> None:
-    """A syntax error or a missing ``train`` is reported before any process is started."""
-    source = path.read_text(encoding="utf-8")
+    """A syntax error or a missing ``train`` is reported before any process is started.
+
+    The source is parsed as bytes, as Python itself loads it: a coding declaration is
+    honoured, and text that is not valid in its encoding (or holds NUL bytes) is the same
+    failure as a syntax error.
+    """
     try:
-        tree = ast.parse(source, filename=str(path))
-    except SyntaxError as exc:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError) as exc:
+        line = f":{exc.lineno}" if getattr(exc, "lineno", None) else ""
+        reason = getattr(exc, "msg", None) or str(exc)
         raise CandidateError(
-            f"The candidate {path.name} cannot run: SyntaxError at {path.name}:{exc.lineno}: "
-            f"{exc.msg}. Nothing was run; fix the line and verify again.") from None
+            f"The candidate {path.name} cannot run: {type(exc).__name__} at {path.name}{line}: "
+            f"{reason}. Nothing was run; fix it and verify again.") from None
     names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     if "train" not in names:
         raise CandidateError(

@@ -37,6 +37,8 @@ def child_main(job: Job, conn: Connection) -> None:
     """Process target. The worker (and torch) is already imported in the forkserver that
     forks the children, so this import is free there; the parent never pays for it.
     """
+    from .processes import seed_setup
     from .worker import run_seed
 
+    seed_setup()
     run_seed(job, conn)

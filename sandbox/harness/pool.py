@@ -19,11 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from . import processes, protocol
 from .job import Job, child_main
 
 ProgressFn = Callable[[Job, str, Any], None]
@@ -54,7 +55,9 @@ def _context() -> mp.context.BaseContext:
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["sandbox.harness.worker"])
+    ctx.set_forkserver_preload(["sandbox.harness.server_guard", "sandbox.harness.worker"])
+    with processes.starting_servers():  # they never hold the user's stdout or outlive us
+        forkserver.ensure_running()
     return ctx
 
 
@@ -102,6 +105,7 @@ def _start(ctx: mp.context.BaseContext, job: Job, time_limit_s: float,
     process = ctx.Process(target=child_main, args=(job, theirs), daemon=True,
                           name=f"sandbox-seed{job.seed}")
     process.start()
+    processes.reaper.watch(process.pid)
     theirs.close()
     item = _Active(job, process, ours, time.monotonic() + time_limit_s)
     item.reader = threading.Thread(target=_read, args=(item, inbox), daemon=True)
@@ -212,6 +216,8 @@ def _rss_mb(pid: int | None) -> float | None:
 
 
 def _kill(item: _Active) -> None:
+    """The seed's whole process group: the seed and anything its code started."""
+    processes.kill_group(item.process.pid)
     if item.process.is_alive():
         item.process.kill()
         item.process.join(timeout=5)

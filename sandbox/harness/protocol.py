@@ -75,10 +75,19 @@ def _count(value: Any) -> int:
     return value
 
 
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying so: a verdict quotes what a candidate
+    said, never megabytes of it.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [cut: {len(text) - limit} more characters]"
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise MalformedMessage(f"expected text, got {type(value).__name__}")
-    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + " [cut]"
+    return clip(value)
 
 
 def _optional(check: Check) -> Check:

@@ -12,12 +12,14 @@ grader scores them.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
 import os
 import random
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -53,6 +55,8 @@ from .tracing import Tracer, plain, tag
 # construction. This module is preloaded by the forkserver that forks every seed, so the
 # import above pays that once per verification instead of once per seed.
 CURVE_POINTS = 400
+OUTPUT_LIMIT_MB = 64  # per file the run writes; prints go to output.log
+MESSAGE_CHARS = 500  # of an exception's message, in the verdict
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ def run_seed(job: Job, conn: Connection) -> None:
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _redirect_output(run_dir / "output.log")
+    _limit_file_size(OUTPUT_LIMIT_MB)
     channel = Channel(conn)
     send, run, blank = channel.send, _run, blank_result  # bound before the candidate runs
     try:
@@ -137,6 +142,16 @@ def _redirect_output(path: Path) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
+
+
+def _limit_file_size(limit_mb: int) -> None:
+    """No file the run writes, ``output.log`` included, grows past ``limit_mb``: a write
+    past it fails with EFBIG (an OSError the verdict names) instead of filling the disk.
+    SIGXFSZ, which would kill the process without a word, is ignored.
+    """
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    cap = limit_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
 
 
 def _limit_memory(limit_mb: int) -> None:
@@ -197,7 +212,10 @@ def describe_exception(exc: BaseException, pipeline_path: Path) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if Path(f.filename).resolve() == pipeline_path.resolve()]
     where = f" at {pipeline_path.name}:{frames[-1].lineno} (in {frames[-1].name})" if frames else ""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return (f"raised OSError{where}: a file it wrote (output.log holds its prints) "
+                f"reached the sandbox's limit of {OUTPUT_LIMIT_MB} MiB per file")
+    message = protocol.clip(str(exc).strip().partition("\n")[0], MESSAGE_CHARS)
     return f"raised {type(exc).__name__}{where}" + (f": {message}" if message else "")
 
 
