@@ -29,7 +29,7 @@ from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 from yaml.scanner import ScannerError
 
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 MAX_FILE_BYTES = 256 * 1024  # the largest shipped YAML file is under 8 KB
 MAX_DEPTH = 32  # shipped files nest 4 levels at most
@@ -87,7 +87,7 @@ class _Loader(yaml.SafeLoader):
             key = self.construct_object(key_node)
             if key in first_seen:
                 raise ConstructorError(
-                    None, None, f"duplicate key {_short(key)}", key_node.start_mark,
+                    None, None, f"duplicate key {quote(key)}", key_node.start_mark,
                     f"it was first given at line {first_seen[key].line + 1}; give each key "
                     "once")
             first_seen[key] = key_node.start_mark
@@ -165,9 +165,3 @@ def describe(exc: yaml.YAMLError) -> str:
     if exc.note:
         text += f"; {exc.note}"
     return text
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr`` cut to ``limit`` characters, for quoting hostile input in a message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."

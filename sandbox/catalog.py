@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _yaml
-from .errors import ScenarioFormatError, ScenarioNotFound
+from .errors import ConfigError, ScenarioFormatError, ScenarioNotFound, quote
 from .files import is_regular
 from .metrics import DEFAULT as DEFAULT_METRIC
 from .metrics import METRICS, Metric
@@ -145,8 +145,8 @@ def load_scenario(folder: Path) -> Scenario:
         raise ScenarioNotFound(f"{folder} is not a scenario folder: it has no {METADATA_FILE}.")
     try:
         meta = _yaml.load_file(meta_path)
-    except Exception as exc:  # yaml.YAMLError, UnicodeDecodeError
-        raise ScenarioFormatError(f"{meta_path} is not valid YAML: {exc}") from None
+    except ConfigError as exc:  # it names the file and the cause
+        raise ScenarioFormatError(str(exc)) from None
     problems = metadata_problems(meta, folder)
     if problems:
         raise ScenarioFormatError(f"{meta_path} has problems:\n  - " + "\n  - ".join(problems))
@@ -299,7 +299,8 @@ def get(scenario_id: str, extra_dirs: list[Path] | tuple[Path, ...] = ()) -> Sce
     close = _closest(scenario_id, list(catalog))
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     raise ScenarioNotFound(
-        f"No scenario '{scenario_id}'.{hint} `sandbox list` shows the {len(catalog)} there are.")
+        f"No scenario {quote(scenario_id)}.{hint} `sandbox list` shows the {len(catalog)} "
+        "there are.")
 
 
 def _closest(name: str, ids: list[str]) -> list[str]:

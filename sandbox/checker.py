@@ -60,7 +60,7 @@ def check_solution_diff(scenario: Scenario) -> list[str]:
 def solution_diff_lines(scenario: Scenario) -> int:
     """Lines added or removed by the solution, comments and blank lines not counted."""
     total = 0
-    for fixed in sorted(scenario.solution_dir.iterdir()):
+    for fixed in sorted(p for p in scenario.solution_dir.iterdir() if p.is_file()):
         shipped = scenario.path / fixed.name
         before = _code_lines(shipped) if shipped.is_file() else []
         diff = difflib.unified_diff(before, _code_lines(fixed), lineterm="", n=0)

@@ -21,7 +21,7 @@ import yaml
 
 from . import _yaml
 from .catalog import Scenario
-from .errors import ConfigError
+from .errors import ConfigError, quote
 
 MAX_SET_CHARS = 4096  # a --set value is a number, a word or a short list
 MAX_LISTED = 20  # problems listed in one refusal; the rest are counted
@@ -80,18 +80,18 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set {_show(text)} is not of the form key=value "
+        raise ConfigError(f"--set {quote(text)} is not of the form key=value "
                           "(for example --set optimizer.lr=0.01).")
     if len(text) > MAX_SET_CHARS:
         raise ConfigError(f"--set {_show_key(key)}: the override is {len(text):,} characters "
                           f"long, over the {MAX_SET_CHARS:,}-character limit.")
     if not text.isprintable():
-        raise ConfigError(f"--set {_show(text)} holds control characters (tabs, newlines, "
+        raise ConfigError(f"--set {quote(text)} holds control characters (tabs, newlines, "
                           "escapes); give a plain key=value.")
     try:
         value = _yaml.loads(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: the value {_show(raw)} is not valid YAML "
+        raise ConfigError(f"--set {key}: the value {quote(raw)} is not valid YAML "
                           f"({_yaml.describe(exc)}).") from None
     return key, value
 
@@ -169,7 +169,7 @@ def _refuse_bad_keys(values: Mapping[str, Any], where: str) -> None:
     def walk(node: Mapping[Any, Any], parents: list[str]) -> None:
         for key, value in node.items():
             at = ".".join(parents)
-            where_key = f"{where}: the key {_show(key)}" + (f" under '{at}'" if at else "")
+            where_key = f"{where}: the key {quote(key)}" + (f" under '{at}'" if at else "")
             if not isinstance(key, str) or not key:
                 problems.append(f"{where_key} is not a name; keys are words like the "
                                 "shipped config.yaml's.")
@@ -190,14 +190,6 @@ def _refuse_bad_keys(values: Mapping[str, Any], where: str) -> None:
 def _nested(parts: list[str]) -> str:
     """``["optimizer", "lr"]`` -> ``optimizer: {lr: ...}``, for a did-you-mean."""
     return _show_key(": {".join(parts) + ": ..." + "}" * (len(parts) - 1), limit=80)
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """``repr`` cut to ``limit`` characters: messages quote what the user gave, which may be
-    megabytes long or hold control characters.
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,19 +217,19 @@ def _check(scenario: Scenario, shipped: dict[str, Any], key: str, value: Any,
     expected = shipped[key]
     if not _same_type(expected, value):
         return (f"{key}: expected {_type_name(expected)} (shipped value {expected!r}), "
-                f"got {_type_name(value)} {_show(value)}.")
+                f"got {_type_name(value)} {quote(value)}.")
     if _has_control_chars(value):
-        return f"{key}: {_show(value)} holds control characters."
+        return f"{key}: {quote(value)} holds control characters."
     if value != expected and _is_locked(scenario, key):
         return (f"{key}: locked by the scenario (it fixes the dataset, model capacity and "
                 f"training budget); it must stay {expected!r}.")
     if key in scenario.bounds and not isinstance(value, bool):
         low, high = scenario.bounds[key]
         if not low <= value <= high:
-            return f"{key}: {_show(value)} is out of range; allowed {low} to {high}."
+            return f"{key}: {quote(value)} is out of range; allowed {low} to {high}."
     if key in scenario.choices and value not in scenario.choices[key]:
         allowed = ", ".join(map(str, scenario.choices[key]))
-        return f"{key}: {_show(value)} is not one of the allowed values ({allowed})."
+        return f"{key}: {quote(value)} is not one of the allowed values ({allowed})."
     return None
 
 

@@ -4,6 +4,8 @@ Every error a user can cause derives from :class:`SandboxError` and carries the 
 code the CLI returns, so the CLI prints ``str(error)`` and exits without a traceback.
 """
 
+from typing import Any
+
 EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_BAD_INPUT = 2
@@ -46,3 +48,16 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+def interrupted(stop: KeyboardInterrupt) -> int:
+    """The exit code for a command stopped by Ctrl-C (130) or by SIGTERM/SIGHUP (143/129)."""
+    return 128 + stop.signum if isinstance(stop, Stopped) else EXIT_INTERRUPTED
+
+
+def quote(value: Any, limit: int = 60) -> str:
+    """``repr`` cut to ``limit`` characters: how a message quotes what the user gave,
+    which may be megabytes long or hold newlines and control characters.
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

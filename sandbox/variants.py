@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _yaml, config
 from .catalog import Scenario
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .harness.candidate import Candidate
@@ -92,8 +93,8 @@ def problems(scenario: Scenario, min_decoys: int = 3, min_alternatives: int = 1)
             continue
         try:
             _yaml.load_file(variant.path / ABOUT)
-        except Exception as exc:  # yaml.YAMLError, UnicodeDecodeError
-            found.append(f"{where}: {ABOUT} is not valid YAML ({' '.join(str(exc).split())})")
+        except ConfigError as exc:  # it names the file and the cause
+            found.append(f"{where}: {exc}")
             continue
         if not variant.summary or not variant.reason:
             found.append(f"{where}: {ABOUT} needs a one-line 'summary' and 'reason'")

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sandbox import catalog
 from sandbox.checker import CheckReport, check_scenario, margin_table
@@ -22,6 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_SCENARIOS = FIXTURES / "scenarios"
 CATALOG = catalog.discover()
+
+# The property tests (test_properties.py) draw 200 examples each. In CI they draw the same
+# ones every run, so a red build is always reproducible; locally they draw new ones each
+# time, and HYPOTHESIS_PROFILE=explore draws 5,000.
+settings.register_profile("dev", max_examples=200)
+settings.register_profile("ci", max_examples=200, derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI")
+                                                                else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from .conftest import FIXTURE_SCENARIOS, FIXTURES, ROOT, run_cli
 from .terminal import Terminal
 
 FORKS = str(FIXTURES / "pipelines" / "forks.py")
+DAEMONIZES = str(FIXTURES / "pipelines" / "daemonizes.py")
 GRANDCHILD = b"time.sleep(60)"
 
 
@@ -63,20 +64,23 @@ def verify_args(tmp_path: Path, pipeline: str = FORKS) -> list[str]:
             pipeline, "--seeds", "1", "--logdir", str(tmp_path / "runs")]
 
 
-def start_verify(tmp_path: Path, token: str) -> subprocess.Popen[str]:
+def start_verify(tmp_path: Path, token: str, pipeline: str) -> subprocess.Popen[str]:
     env = {**os.environ, "SANDBOX_TEST_TOKEN": token,
            "SANDBOX_HOME": str(tmp_path / "home")}
-    return subprocess.Popen([sys.executable, "-m", "sandbox", *verify_args(tmp_path)],
+    return subprocess.Popen([sys.executable, "-m", "sandbox", *verify_args(tmp_path, pipeline)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=env)
 
 
-def test_a_candidate_that_forks_does_not_hold_the_verdict_or_outlive_it(tmp_path):
+@pytest.mark.parametrize("pipeline", [FORKS, DAEMONIZES], ids=["forks", "daemonizes"])
+def test_a_candidate_that_forks_does_not_hold_the_verdict_or_outlive_it(tmp_path, pipeline):
     """Under capture_output (a pipe the caller reads to its end) the verdict comes back as
-    soon as the seed is over, not when the candidate's children finish sleeping."""
+    soon as the seed is over, not when the candidate's children finish sleeping; children
+    that left the seed's process group are found and stopped too."""
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = run_cli(*verify_args(tmp_path), env={"SANDBOX_TEST_TOKEN": token}, timeout=120)
+    done = run_cli(*verify_args(tmp_path, pipeline), env={"SANDBOX_TEST_TOKEN": token},
+                   timeout=120)
     took = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert "time limit of 6 s" in done.stdout
@@ -84,10 +88,12 @@ def test_a_candidate_that_forks_does_not_hold_the_verdict_or_outlive_it(tmp_path
     assert nothing_left(token) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_verify_killed_mid_run_leaves_nothing_running(tmp_path, sig):
+@pytest.mark.parametrize("sig, pipeline", [(signal.SIGKILL, FORKS), (signal.SIGTERM, FORKS),
+                                           (signal.SIGKILL, DAEMONIZES)],
+                         ids=["sigkill", "sigterm", "sigkill-daemonizes"])
+def test_verify_killed_mid_run_leaves_nothing_running(tmp_path, sig, pipeline):
     token = uuid.uuid4().hex
-    proc = start_verify(tmp_path, token)
+    proc = start_verify(tmp_path, token, pipeline)
     try:
         assert wait_for(lambda: grandchildren_up(token), 90), \
             "the candidate's children never started"

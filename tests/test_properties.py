@@ -31,7 +31,7 @@ from .conftest import FIXTURE_SCENARIOS, ROOT
 
 TINY = catalog.get("tiny-v1", [FIXTURE_SCENARIOS])
 SHIPPED_KEYS = sorted(config.flatten(yaml.safe_load(TINY.config_path.read_text())))
-FAST = settings(max_examples=150, deadline=None,
+FAST = settings(deadline=None,  # examples per test: the profile's (tests/conftest.py)
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 # Text a user (or a fuzzer) might type: YAML that means something unusual, and text that
@@ -130,8 +130,7 @@ def run_in_process(argv: list[str], cwd: Path) -> tuple[int | str, str]:
     return code, err.getvalue()
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@FAST
 @given(command=st.sampled_from(COMMANDS), words=st.lists(token, max_size=6),
        catalog_too=st.booleans())
 def test_any_command_line_exits_0_1_or_2_with_one_message(tmp_path_factory, command, words,

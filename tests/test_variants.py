@@ -34,7 +34,7 @@ def test_too_few_decoys_is_a_problem(tiny):
 
 @pytest.mark.parametrize("about, problem", [
     (None, "decoy 'still-too-small' has no about.yaml with its summary and reason"),
-    ("summary: a: b\n", "decoy 'still-too-small': about.yaml is not valid YAML"),
+    ("summary: a: b\n", "decoy 'still-too-small': "),  # then the file's path: not valid YAML
     ("summary: x\nreason: y\n", "decoy 'still-too-small': about.yaml needs 'fails', the "
                                 "criteria it must fail"),
     ("summary: x\nreason: y\nfails: [speed]\n", "decoy 'still-too-small': 'fails' names "
@@ -47,6 +47,9 @@ def test_a_decoys_metadata_is_checked(tiny, about, problem):
         path.write_text(about)
     [found] = problems(tiny)
     assert found.startswith(problem)
+    if about == "summary: a: b\n":
+        assert found.endswith(f"{path} is not valid YAML: mapping values are not allowed "
+                              "here at line 1, column 11.")
 
 
 def test_a_variant_must_change_an_editable_file(tiny):

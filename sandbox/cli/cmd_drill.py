@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, ConfigError
+from ..errors import EXIT_FAIL, EXIT_PASS, ConfigError, interrupted
 from .common import (
     add_execution,
     add_filters,
@@ -93,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
             if result in ("quit", "time-up"):
                 out.print("Time is up." if result == "time-up" else "Drill stopped.")
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if current is not None:
             ended.append((current.workspace.scenario.id,
                           log.close_attempt(current.attempt.id, "abandoned")))
         out.print("\nDrill interrupted; runs in progress were stopped.")
         _finish(log, drill_id, picked, ended, out)
-        return EXIT_INTERRUPTED
+        return interrupted(stop)
     return EXIT_PASS if _finish(log, drill_id, picked, ended, out) == "all" else EXIT_FAIL
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
+from ..errors import EXIT_FAIL, EXIT_PASS, interrupted
 from .common import add_execution, add_scenarios, add_subcommand, history
 
 
@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         ended = practice.watch(scenario, ws, history(), device=args.device,
                                logdir=args.logdir, out=out)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         out.print("\nStopped watching; runs in progress were stopped and your files are "
                   "as you left them.")
-        return EXIT_INTERRUPTED
+        return interrupted(stop)
     if ended == "quit":
         out.print("Stopped watching; your files are as you left them.")
     return EXIT_PASS if ended == "solved" else EXIT_FAIL

@@ -33,7 +33,7 @@ def minutes(text: str) -> float:
 
 
 def default_logdir() -> Path:
-    return Path(os.environ.get("SANDBOX_LOGDIR", "runs"))
+    return Path(os.environ.get("SANDBOX_LOGDIR") or "runs")  # empty counts as unset
 
 
 def add_subcommand(commands: argparse._SubParsersAction, name: str, summary: str,

@@ -49,10 +49,15 @@ class _Parser(argparse.ArgumentParser):
 
 def printable(text: str, lines: bool = True) -> str:
     """Messages quote what the user typed; a control character in it is shown escaped,
-    never sent to the terminal (where it could move the cursor or split the line).
+    never sent to the terminal (where it could move the cursor or split the line). With
+    ``lines``, a message's own list of problems stays on its indented lines: only a
+    newline followed by the two-space indent is kept.
     """
-    return "".join(c if c.isprintable() or (lines and c == "\n") else repr(c)[1:-1]
-                   for c in text)
+    shown = []
+    for i, c in enumerate(text):
+        keep = c.isprintable() or (lines and c == "\n" and text[i + 1:i + 3] == "  ")
+        shown.append(c if keep else repr(c)[1:-1])
+    return "".join(shown)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,6 +96,7 @@ def run_jobs(jobs: list[Job], time_limit_s: float, on_event: ProgressFn | None =
     finally:
         for item in active:  # interrupted (Ctrl-C): leave no orphans behind
             _kill(item)
+        processes.sweep_session()
     return [results[id(job)] for job in jobs]
 
 

@@ -14,10 +14,13 @@ when the grader is killed with SIGKILL and no cleanup code of ours runs:
 - each seed leads its own process group, which the grader kills as a whole when the
   seed ends, taking the candidate's own children with it; and a seed dies with the
   forkserver (``PR_SET_PDEATHSIG``), which exits when the grader does;
-- a tiny reaper process, in its own session, holds the other end of a pipe from the
-  grader and the list of live seed groups. When that pipe closes (the grader exited
-  or was killed) it kills every group still listed. It needs no torch and starts in
-  about 20 ms.
+- a tiny reaper process (:mod:`.reaper`), in its own session, holds the other end of a
+  pipe from the grader and the list of live seed groups. When that pipe closes (the
+  grader exited or was killed) it kills every group still listed;
+- every process of a verification carries a token in its environment, so what left its
+  group (``start_new_session=True``, a double fork) is found in ``/proc`` and killed
+  too: by the grader when the seed or the verification ends, by the reaper when the
+  grader is gone. Only code that also clears its environment escapes all of this.
 """
 
 from __future__ import annotations
@@ -25,30 +28,21 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 
+from . import reaper as reaper_script
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GRADER_PID = "SANDBOX_GRADER_PID"
+SESSION = "SANDBOX_RUN"  # in every process of this grader's verifications
+SEED = "SANDBOX_SEED"  # in every process a seed's code starts with exec
+_token = f"{SESSION}={secrets.token_hex(8)}"
 
-REAPER = """
-import os, signal, sys
-groups = set()
-for line in sys.stdin:
-    sign, pgid = line[0], int(line[1:])
-    if sign == "+":
-        groups.add(pgid)
-    else:
-        groups.discard(pgid)
-for pgid in groups:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-"""
 
 
 class _Reaper:
@@ -62,7 +56,8 @@ class _Reaper:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", REAPER], stdin=subprocess.PIPE,
+                    [sys.executable, "-I", "-S", reaper_script.__file__, _token],
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
                     start_new_session=True)
             assert self._process.stdin is not None
@@ -81,14 +76,24 @@ reaper = _Reaper()
 
 
 def kill_group(pgid: int) -> None:
-    """SIGKILL a seed and everything it started, then stop watching the group.
+    """SIGKILL a seed and everything it started, then stop watching the group: its
+    process group, and what left the group but was started with exec (and so carries
+    the seed's mark).
 
     A seed killed before it made its group has no group yet (ESRCH), and nothing of its
     own either: the candidate's code had not run.
     """
     with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)
+    reaper_script.sweep(f"{SEED}={pgid}".encode())
     reaper.forget(pgid)
+
+
+def sweep_session() -> None:
+    """Once every seed is over: kill anything left of them (a bare fork that left its
+    group carries only the session's mark), sparing the grader and its servers.
+    """
+    reaper_script.sweep(_token.encode(), keep_children_of=os.getpid())
 
 
 def die_with_parent(parent: int) -> None:
@@ -108,6 +113,7 @@ def seed_setup() -> None:
     """
     parent = os.getppid()
     os.setpgid(0, 0)
+    os.environ[SEED] = str(os.getpid())
     die_with_parent(parent)
 
 
@@ -117,12 +123,14 @@ def starting_servers() -> Iterator[None]:
     grader's pid, so that the forkserver's first preload (:mod:`.server_guard`) ties it
     to the grader before it spends seconds importing torch.
     """
-    os.environ[GRADER_PID] = str(os.getpid())
+    name, _, value = _token.partition("=")
+    os.environ.update({GRADER_PID: str(os.getpid()), name: value})
     try:
         with detached():
             yield
     finally:
         os.environ.pop(GRADER_PID, None)
+        os.environ.pop(name, None)
 
 
 @contextlib.contextmanager
