@@ -176,7 +176,9 @@ def test_the_real_cli_refuses_bad_overrides_in_bounded_time_and_memory(key, raw)
 
 
 @pytest.mark.parametrize("argv", [["verify", "tiny-v1", "--seeds", "-3"],
-                                  ["drill", "--count", "-1"], ["show", "\x00"]])
+                                  ["drill", "--count", "-1"], ["show", "\x00"],
+                                  ["check", "\x00"], ["diagnose", "runs\x00"],
+                                  ["diagnose", "1" * 5000], ["diagnose", "README.md/x"]])
 def test_known_awkward_arguments_are_refused(tmp_path, argv):
     code, stderr = run_in_process([*argv, "--scenarios", str(FIXTURE_SCENARIOS)], tmp_path)
     assert code == 2, stderr

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SandboxError, Stopped
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SandboxError, Stopped, quote
 from . import (
     cmd_check,
     cmd_demo,
@@ -36,7 +36,9 @@ COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_start, cmd_hint, cmd_wa
             cmd_solution, cmd_drill, cmd_quiz, cmd_stats, cmd_diagnose, cmd_demo, cmd_check)
 EXIT_INTERNAL = 3
 # What the operating system says when the user's disk or folders refuse a write.
-FILESYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+FILESYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                       errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
+BAD_PATHS = {errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,7 +103,10 @@ def _stop_on_terminate() -> dict[int, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _hear_ctrl_c()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv is not None and any("\x00" in arg for arg in argv):  # the OS never passes one
+        parser.error("an argument holds a NUL byte (\\x00), which no name or value can")
+    args = parser.parse_args(argv)
     previous = _stop_on_terminate()
     try:
         return int(args.handler(args))
@@ -130,10 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _refusal(error: OSError) -> str:
     """A full disk or a folder the user cannot write is theirs to fix: name the path."""
-    where = f" {error.filename}" if error.filename else " a file"
+    where = f" {quote(str(error.filename), 200)}" if error.filename else " a file"
     advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some of your quota"}.get(
-        error.errno, "check its permissions, or choose a folder you can write (--logdir, "
-        "SANDBOX_HOME)")
+        error.errno, "check the path" if error.errno in BAD_PATHS else
+        "check its permissions, or choose a folder you can write (--logdir, SANDBOX_HOME)")
     verb = "write" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "use"
     return f"cannot {verb}{where}: {error.strerror}; {advice} and run it again."
 

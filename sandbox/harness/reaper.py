@@ -22,7 +22,9 @@ def marked(entry: bytes) -> list[tuple[int, int]]:
     """(pid, parent pid) of every live process whose environment holds ``entry``
     (``b"NAME=value"``), as the kernel shows it in ``/proc/PID/environ``.
     """
-    found = []
+    found: list[tuple[int, int]] = []
+    if not os.path.isdir("/proc"):  # not Linux: process groups are all there is
+        return found
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
