@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SandboxError, Stopped, quote
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SandboxError, Stopped
 from . import (
     cmd_check,
     cmd_demo,
@@ -135,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _refusal(error: OSError) -> str:
     """A full disk or a folder the user cannot write is theirs to fix: name the path."""
-    where = f" {quote(str(error.filename), 200)}" if error.filename else " a file"
+    name = str(error.filename)
+    where = f" {name if len(name) <= 200 else name[:197] + '...'}" if error.filename else " a file"
     advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some of your quota"}.get(
         error.errno, "check the path" if error.errno in BAD_PATHS else
         "check its permissions, or choose a folder you can write (--logdir, SANDBOX_HOME)")
