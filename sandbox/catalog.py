@@ -4,10 +4,12 @@ A scenario is a folder holding ``scenario.yaml`` (metadata), ``pipeline.py``,
 ``config.yaml``, ``solution/`` (the reference fix), ``decoys/`` and ``alternatives/``
 (plausible wrong fixes and other right ones, see :mod:`sandbox.variants`) and
 ``reference.json`` (what the shipped and the reference runs measured, see
-:mod:`sandbox.reference`). The catalog is built by discovery, from the bundled
-``scenarios/`` and from any folder the user names, so an interviewer can author
-scenarios without touching the package. Nothing here imports torch: ``sandbox list``
-and ``sandbox show`` must stay fast.
+:mod:`sandbox.reference`). ``quiz.yaml``, the quiz's questions on the scenario's curves,
+is loaded and checked by :mod:`sandbox.quiz` only when a quiz or a check asks (the
+one-line ``quiz:`` block the metadata used to hold is no longer read). The catalog is
+built by discovery, from the bundled ``scenarios/`` and from any folder the user names,
+so an interviewer can author scenarios without touching the package. Nothing here
+imports torch: ``sandbox list`` and ``sandbox show`` must stay fast.
 """
 
 from __future__ import annotations
@@ -97,7 +99,6 @@ class Scenario:
     locked: tuple[str, ...] = ()
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     choices: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    quiz: dict[str, str] = field(default_factory=dict)  # one-line "cause" and "fix"
 
     @property
     def pipeline_path(self) -> Path:
@@ -182,13 +183,6 @@ def metadata_problems(meta: Any, folder: Path) -> list[str]:
     for s in meta.get("symptoms") or []:
         if not (isinstance(s, dict) and {"id", "text"} <= s.keys()):
             problems.append("each symptom needs an 'id' and a 'text'")
-    quiz = meta.get("quiz")
-    if quiz is not None and not (isinstance(quiz, dict) and {"cause", "fix"} <= quiz.keys()):
-        problems.append("'quiz' needs a one-line 'cause' and 'fix'")
-    elif quiz is not None and any(len(" ".join(str(quiz[k]).split())) >= 100
-                                  for k in ("cause", "fix")):
-        problems.append("'quiz' cause and fix must each be one line under 100 characters "
-                        "(they are shown as answer choices)")
     verify = meta.get("verify")
     if verify is not None:
         problems += _criteria_problems(verify, meta.get("task", "classification"))
@@ -265,7 +259,6 @@ def _build(meta: dict[str, Any], folder: Path) -> Scenario:
         task=meta.get("task", "classification"), locked=tuple(meta.get("locked", ())),
         bounds={k: tuple(v) for k, v in (meta.get("bounds") or {}).items()},
         choices={k: tuple(v) for k, v in (meta.get("choices") or {}).items()},
-        quiz={k: " ".join(str(v).split()) for k, v in (meta.get("quiz") or {}).items()},
     )
 
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _yaml, config, variants
+from . import _yaml, config, quiz, variants
 from . import reference as references
 from .catalog import Scenario, editable_problems, load_scenario
 from .diagnosis import SYMPTOMS
@@ -133,10 +133,47 @@ def check_variants_run(scenario: Scenario) -> list[str]:
     return problems
 
 
+def check_quiz(scenario: Scenario) -> list[str]:
+    """``quiz.yaml`` is there (a tutorial needs none), well formed, and every run it asks
+    about is one the scenario's rules accept.
+    """
+    path = quiz.quiz_path(scenario)
+    if quiz.LEFT_OUT in scenario.tags:
+        return []
+    if not path.is_file():
+        return [f"the folder has no {quiz.QUIZ_FILE}, so `sandbox quiz` leaves the scenario "
+                f"out: write at least {quiz.MIN_QUESTIONS} questions on its curves (the format "
+                "is in sandbox/quiz.py)"]
+    try:
+        found = quiz.problems(_yaml.load_file(path), scenario)
+    except ConfigError as exc:  # unreadable, or not YAML: the message names the file
+        return [str(exc)]
+    if found:
+        return [f"{path.name}: {problem}" for problem in found]
+    loaded = quiz.load(scenario)
+    problems = []
+    for run in loaded.runs[1:]:
+        try:
+            quiz.candidate(scenario, run)
+        except (ConfigError, CandidateError) as exc:
+            if not (run.decoy and _refused(scenario, scenario.decoys_dir / run.decoy)):
+                problems.append(f"{path.name}: run '{run.name}' is refused: {exc}")
+    return problems  # a refused decoy is reported once, by check_variants_run
+
+
+def _refused(scenario: Scenario, variant: Path) -> bool:
+    try:
+        candidate.make(scenario, variant=variant)
+    except (ConfigError, CandidateError):
+        return True
+    return False
+
+
 def static_problems(scenario: Scenario) -> list[str]:
     return [*check_editable(scenario), *check_pipeline(scenario), *check_config_rules(scenario),
             *check_solution_diff(scenario), *check_no_giveaways(scenario),
-            *variants.problems(scenario), *check_variants_run(scenario)]
+            *variants.problems(scenario), *check_variants_run(scenario),
+            *check_quiz(scenario)]
 
 
 def check_broken_fails(outcome: Verification) -> list[str]:

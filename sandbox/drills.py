@@ -17,6 +17,7 @@ for the clock, in one place:
 from __future__ import annotations
 
 import difflib
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,52 @@ def record(scenario: Scenario, history: History, *, passed: bool, failed: list[s
     return Recorded(history.attempt(latest.id) if latest is not None else None, solved)
 
 
+TUTORIAL = "tutorial"  # the tag of scenarios made for the demo: never drilled or counted
+
+
+def counted(scenarios: list[Scenario]) -> list[Scenario]:
+    """The catalog a candidate works through: tutorials left out."""
+    return [s for s in scenarios if TUTORIAL not in s.tags]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a candidate stands on one scenario, as ``list`` shows it."""
+
+    status: str  # new (never started) | started (no clean solve yet) | solved
+    best_s: float | None = None  # the best solve's score: time plus the hint penalty
+    best_hints: int | None = None
+
+
+def progress(scenarios: list[Scenario], attempts: list[Attempt]) -> dict[str, Progress]:
+    """Each scenario's status and best time. Solved means a solve without the solution
+    shown, as ``stats`` counts it.
+    """
+    found = {}
+    for scenario in scenarios:
+        mine = [a for a in attempts if a.scenario == scenario.id]
+        clean = [a for a in mine if a.score_s is not None]
+        if clean:
+            best = min(clean, key=lambda a: a.score_s or 0.0)
+            found[scenario.id] = Progress("solved", best.score_s, best.hints)
+        else:
+            found[scenario.id] = Progress("started" if mine else "new")
+    return found
+
+
+def next_unsolved(scenarios: list[Scenario], attempts: list[Attempt]) -> Scenario | None:
+    """What ``sandbox next`` starts: one already started before a new one, then the
+    easiest, then catalog order. None when everything is solved.
+    """
+    states = progress(counted(scenarios), attempts)
+    open_ = [s for s in counted(scenarios) if states[s.id].status == "started"]
+    fresh = [s for s in counted(scenarios) if states[s.id].status == "new"]
+    for group in (open_, fresh):
+        if group:
+            return min(group, key=lambda s: s.difficulty)  # min is stable: catalog order
+    return None
+
+
 def pick(scenarios: list[Scenario], history: History | None, *, count: int,
          difficulty: int | None = None, tag: str | None = None,
          rng: random.Random | None = None) -> list[Scenario]:
@@ -128,7 +175,8 @@ def pick(scenarios: list[Scenario], history: History | None, *, count: int,
     """
     if count < 1:
         raise ConfigError(f"--count {count}: pick at least one scenario.")
-    matching = [s for s in scenarios if (difficulty is None or s.difficulty == difficulty)
+    pool = scenarios if tag == TUTORIAL else counted(scenarios)
+    matching = [s for s in pool if (difficulty is None or s.difficulty == difficulty)
                 and (tag is None or tag in s.tags)]
     if not matching:
         tags = sorted({t for s in scenarios for t in s.tags})
@@ -147,10 +195,13 @@ def pick(scenarios: list[Scenario], history: History | None, *, count: int,
 
 
 def clock(seconds: float | None) -> str:
-    """``3m07s``; an hour or more as ``1h02m``."""
+    """``3m07s``; an hour or more as ``1h02m``. Cut down to the whole second, as a
+    stopwatch shows it, so a time reads the same everywhere it is printed (``stats``
+    stores tenths, cut down too: see :func:`sandbox.history.tenths`).
+    """
     if seconds is None:
         return "-"
-    s = max(0, round(seconds))
+    s = max(0, math.floor(seconds))
     if s >= 3600:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 60}m{s % 60:02d}s"

@@ -5,10 +5,16 @@ grading process write.
 pure-Python CRC32C. So scalars are buffered in memory (under a microsecond each) and
 written in batches as standard TFRecord event records, framed with the C implementation
 of CRC32C; tensorboard's own reader reads them back.
+
+The training and validation losses get a log-scale companion, ``loss/train_log10`` and
+``loss/val_log10``, written here, whoever logs the loss (the harness's ``run.log``, the
+probe): a run whose loss diverges to 1e30 stays on the same chart as the fix at 0.1,
+where TensorBoard's default scaling would squash one of them into a line at zero.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import struct
@@ -38,6 +44,16 @@ def _record(payload: bytes) -> bytes:
             + struct.pack("<I", masked_crc(payload)))
 
 
+# tag -> its log10 companion. Only a positive, finite loss has one: NaN, infinities, zero
+# and negative values are left out of the companion (the tag itself keeps them).
+LOG_SCALED = {"loss/train": "loss/train_log10", "loss/val": "loss/val_log10"}
+
+
+def log10(value: float) -> float | None:
+    """The companion's value, or None where the loss has no logarithm."""
+    return math.log10(value) if 0.0 < value < math.inf else None
+
+
 class EventWriter:
     """Buffers scalars and appends them to one ``events.out.tfevents.*`` file on flush.
 
@@ -46,9 +62,12 @@ class EventWriter:
 
     ``suffix`` tells apart two writers in one run folder (the candidate's process and the
     grader); tensorboard and the diagnoser merge every event file of a folder.
+    ``log_scaled`` maps a tag to its log10 companion (see :data:`LOG_SCALED`).
     """
 
-    def __init__(self, logdir: Path, suffix: str = "sandbox", dir_fd: int | None = None):
+    def __init__(self, logdir: Path, suffix: str = "sandbox", dir_fd: int | None = None,
+                 log_scaled: dict[str, str] | None = None):
+        self._log_scaled = LOG_SCALED if log_scaled is None else log_scaled
         if dir_fd is None:
             logdir.mkdir(parents=True, exist_ok=True)
         now = time.time()
@@ -68,7 +87,13 @@ class EventWriter:
         os.write(self._fd, _record(first.SerializeToString()))
 
     def add(self, tag: str, value: float, step: int) -> None:
-        self._pending.append((tag, value, step, time.time()))
+        now = time.time()
+        self._pending.append((tag, value, step, now))
+        companion = self._log_scaled.get(tag)
+        if companion is not None:
+            scaled = log10(value)
+            if scaled is not None:
+                self._pending.append((companion, scaled, step, now))
 
     def flush(self) -> None:
         """One event record per step, holding every scalar of that step: a record costs

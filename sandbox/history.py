@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -223,6 +224,18 @@ class History:
             new_id = cursor.lastrowid
         return self.attempt(new_id)
 
+    def start_clock(self, attempt_id: int) -> Attempt:
+        """Start an untouched open attempt's clock now: the broken run the tool shows
+        first is the tool's time, not the candidate's. An attempt with a hint or a
+        verification of its own keeps the time it has.
+        """
+        with self._write() as db:
+            db.execute("UPDATE attempts SET started_at = ? WHERE id = ? AND status = 'open' "
+                       "AND NOT EXISTS (SELECT 1 FROM hints WHERE attempt_id = ?) "
+                       "AND NOT EXISTS (SELECT 1 FROM verifications WHERE attempt_id = ?)",
+                       [time.time(), attempt_id, attempt_id, attempt_id])
+        return self.attempt(attempt_id)
+
     def close_attempt(self, attempt_id: int, status: str) -> Attempt:
         """End an open attempt as skipped, timed-out or abandoned (a solved one stays so)."""
         with self._write() as db:
@@ -332,8 +345,8 @@ def stats(history: History, catalog: dict[str, str], today: dt.date | None = Non
             "verifications": len(verifications),
             "hints": sum(a.hints for a in attempts),
             "revealed": sum(a.revealed for a in attempts),
-            "practice_time_s": round(sum(a.elapsed_s() for a in attempts
-                                         if a.finished_at is not None), 1),
+            "practice_time_s": tenths(sum(a.elapsed_s() for a in attempts
+                                          if a.finished_at is not None)),
             "drills": len(history.drills()),
             "quiz_answers": len(answers),
             "quiz_correct": sum(r["is_correct"] for r in answers),
@@ -350,7 +363,7 @@ def _scenario_stats(sid: str, title: str | None, attempts: list[Attempt],
         "id": sid,
         "title": title or "(no longer in the catalog)",
         "solved": bool(solves),
-        "best_time_s": None if best is None else round(best.score_s or 0.0, 1),
+        "best_time_s": None if best is None else tenths(best.score_s or 0.0),
         "best_hints": None if best is None else best.hints,
         "attempts": len(attempts),
         "hints": sum(a.hints for a in attempts),
@@ -358,6 +371,13 @@ def _scenario_stats(sid: str, title: str | None, attempts: list[Attempt],
         "verifications": n_verifications,
         "open": any(a.status == "open" for a in attempts),
     }
+
+
+def tenths(seconds: float) -> float:
+    """Seconds cut down to a tenth: rounding would print 13.46 s as 0m14s here and as
+    0m13s in the solve message (both cut down to the whole second).
+    """
+    return math.floor(seconds * 10) / 10
 
 
 def streaks(days: set[dt.date], today: dt.date) -> tuple[int, int]:

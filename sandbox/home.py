@@ -22,7 +22,7 @@ from pathlib import Path
 from .catalog import Scenario
 from .errors import ConfigError, SandboxError, ScenarioFormatError
 from .files import Folder, copy_tree, is_regular
-from .history import HINT_PENALTY_S
+from .history import DB_NAME, HINT_PENALTY_S
 
 TICKET = "TICKET.md"
 ROOT_CAUSE_NOTE = ("The verifier measures what actually runs (the model's size, the samples "
@@ -81,6 +81,56 @@ def ensure_home(home: Path) -> Path:
         raise ConfigError(f"cannot create the sandbox home {home}: {exc.strerror}. "
                           f"{SET_HOME}") from None
     return home
+
+
+HISTORY_FILES = tuple(DB_NAME + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+
+
+def set_aside(home: Path, scenario_ids: list[str]) -> tuple[Path, list[str]]:
+    """Start over: move every workspace of a known scenario and the history into
+    ``<home>/.backups/reset-<timestamp>/``. Returns the folder and what was moved.
+
+    Moving is the backup: a rename within the home copies nothing, cannot fill the disk,
+    and leaves each item whole (the history's write-ahead log goes with its database).
+    A rename that fails stops the reset; what was moved by then is in the folder, the
+    rest is where it was, and the error names both.
+    """
+    check_home(home)
+    names = [n for n in (*scenario_ids, *HISTORY_FILES) if os.path.lexists(home / n)]
+    if not names:
+        raise SandboxError(f"nothing to reset in {home}: no workspace and no history yet.")
+    target = _new_folder(home / ".backups", f"reset-{time.strftime('%Y%m%d-%H%M%S')}")
+    moved: list[str] = []
+    for name in names:
+        try:
+            os.rename(home / name, target / name)
+        except OSError as exc:
+            raise SandboxError(
+                f"cannot move {home / name} into {target}: {exc.strerror}. Moved so far "
+                f"(all kept there): {', '.join(moved) or 'nothing'}; the rest is untouched."
+            ) from None
+        moved.append(name)
+    return target, moved
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """A folder of that name under ``parent`` (``name-2``... if taken), made now."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SandboxError(f"cannot make the backup folder {parent}: {exc.strerror}. "
+                           "Nothing was changed.") from None
+    for n in range(1, 1000):
+        target = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            target.mkdir()
+            return target
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SandboxError(f"cannot make the backup folder {target}: {exc.strerror}. "
+                               "Nothing was changed.") from None
+    raise SandboxError(f"could not find a free backup folder under {parent}")
 
 
 def _sha(path: Path) -> str:

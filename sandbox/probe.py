@@ -12,10 +12,14 @@
     probe.close()                               # then: sandbox diagnose runs/
 
 Per-layer gradient norms and update/weight ratios come from optimizer hooks, dead ReLU
-units from forward hooks, both at steps 1, 2, 4, 8, ... and every ``cadence`` steps;
-scalars are buffered and written every few seconds. Nothing changes what the loop
-computes. ``log`` takes a tensor too, but calling it every step on a CUDA tensor syncs the
-device each time: log ``loss.item()`` where you already have it.
+units from forward hooks, both at steps 1, 2, 4, 8, ... and every ``cadence`` steps.
+Tags name the layer (``grad_norm/encoder.fc1``); an index in a ``Sequential`` becomes the
+layer's kind and number (``grad_norm/fc2``, ``dead_units/relu1``). ``loss/train`` and
+``loss/val`` get a log10 companion (``loss/train_log10``), so a diverged run does not
+flatten a healthy one on the same chart. Scalars are buffered and written every few
+seconds. Nothing changes what the loop computes. ``log`` takes a tensor too, but calling
+it every step on a CUDA tensor syncs the device each time: log ``loss.item()`` where you
+already have it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ pipeline beyond ``run.watch(model)`` for layer names.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,15 +17,119 @@ import torch
 from .events import EventWriter
 
 __all__ = ["ActivationWatcher", "EventWriter", "GradientWatcher", "Telemetry",
-           "companion_batches", "due", "layer_name", "read_scalars"]
+           "companion_batches", "due", "layer_name", "layer_names", "module_kind",
+           "module_names", "parameter_name", "read_scalars"]
 
 
-def layer_name(param_name: str) -> str:
-    """``net.0.weight`` -> ``net.0``: a layer's plain weight is tagged by its layer. Other
-    weights keep their whole name (``lstm.weight_ih_l0`` and ``lstm.weight_hh_l0``,
-    ``self_attn.in_proj_weight``), so no two weights share a tag.
+# What a module is called in a tag when its path says only where it sits in a container
+# (a ``Sequential`` index): its kind, numbered among its siblings of that kind. The first
+# class a module is an instance of wins (a ConvTranspose is a conv, but "deconv" first).
+KINDS: tuple[tuple[type, str], ...] = (
+    (torch.nn.Linear, "fc"), (torch.nn.Bilinear, "bilinear"),
+    (torch.nn.modules.conv._ConvTransposeNd, "deconv"), (torch.nn.modules.conv._ConvNd, "conv"),
+    (torch.nn.modules.batchnorm._BatchNorm, "bn"), (torch.nn.LayerNorm, "ln"),
+    (torch.nn.GroupNorm, "gn"), (torch.nn.modules.instancenorm._InstanceNorm, "inorm"),
+    *(((torch.nn.RMSNorm, "rms"),) if hasattr(torch.nn, "RMSNorm") else ()),  # torch 2.4+
+    (torch.nn.EmbeddingBag, "embbag"), (torch.nn.Embedding, "emb"),
+    (torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "rnn"),
+    (torch.nn.LSTMCell, "lstmcell"), (torch.nn.GRUCell, "grucell"),
+    (torch.nn.RNNCell, "rnncell"), (torch.nn.MultiheadAttention, "attn"),
+    (torch.nn.TransformerEncoderLayer, "encoder_layer"),
+    (torch.nn.TransformerDecoderLayer, "decoder_layer"),
+    (torch.nn.TransformerEncoder, "encoder"), (torch.nn.TransformerDecoder, "decoder"),
+    (torch.nn.Transformer, "transformer"),
+    (torch.nn.Sequential, "block"), (torch.nn.ModuleList, "block"),
+    (torch.nn.ModuleDict, "block"), (torch.nn.ReLU, "relu"), (torch.nn.ReLU6, "relu6"),
+    (torch.nn.LeakyReLU, "leaky_relu"), (torch.nn.PReLU, "prelu"), (torch.nn.RReLU, "rrelu"),
+    (torch.nn.GELU, "gelu"), (torch.nn.SiLU, "silu"), (torch.nn.ELU, "elu"),
+    (torch.nn.SELU, "selu"), (torch.nn.CELU, "celu"), (torch.nn.Tanh, "tanh"),
+    (torch.nn.Sigmoid, "sigmoid"), (torch.nn.Softmax, "softmax"),
+    (torch.nn.modules.pooling._MaxPoolNd, "maxpool"),
+    (torch.nn.modules.pooling._AvgPoolNd, "avgpool"),
+    (torch.nn.modules.dropout._DropoutNd, "dropout"),
+)
+
+
+def module_kind(module: torch.nn.Module) -> str:
+    """``fc``, ``conv``, ``bn``, ``lstm``...; any other class by its own name in snake
+    case (``ResidualBlock`` -> ``residual_block``, ``MaxUnpool2d`` -> ``max_unpool2d``).
     """
-    return param_name.removesuffix(".weight")
+    for cls, kind in KINDS:
+        if isinstance(module, cls):
+            return kind
+    name = type(module).__name__
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+    return re.sub(r"[^a-z0-9_]", "_", snake) or "module"
+
+
+def module_names(model: torch.nn.Module) -> dict[str, str]:
+    """Each module path of ``model`` (as ``named_modules`` gives it) -> the name its tags
+    use: a numeric component (a ``Sequential`` or ``ModuleList`` index) becomes the
+    module's kind and its ordinal among the same kind of siblings (``net.0`` -> ``net.fc1``,
+    ``net.3`` -> ``net.fc2``, ``1.0`` -> ``block2.conv1``); named submodules keep their
+    names (``encoder.fc1``). Unique among siblings, and the same for every model of
+    the same structure. The model itself is ``""``.
+    """
+    names = {"": ""}
+    seen = {id(model)}
+    stack = [(model, "", "")]
+    while stack:
+        module, path, shown = stack.pop()
+        children = list(module.named_children())
+        taken = {name for name, _ in children if not name.isdigit()}
+        counts: dict[str, int] = {}
+        placed = []
+        for name, child in children:
+            label = name
+            if name.isdigit():
+                kind = module_kind(child)
+                counts[kind] = counts.get(kind, 0) + 1
+                label = f"{kind}{'_' if kind[-1].isdigit() else ''}{counts[kind]}"
+                if label in taken:  # a sibling is already called that: keep the index too
+                    label = f"{label}_{name}"
+                taken.add(label)
+            child_path = f"{path}.{name}" if path else name
+            names[child_path] = f"{shown}.{label}" if shown else label
+            if id(child) not in seen:  # a shared module is named where it is first met
+                seen.add(id(child))
+                placed.append((child, child_path, names[child_path]))
+        stack.extend(reversed(placed))
+    return names
+
+
+def root_name(model: torch.nn.Module) -> str:
+    """What a parameter held by the model itself is tagged under: nothing for a model
+    class of its own (its parameters keep their names), the kind for a bare torch layer
+    (a lone ``nn.Linear`` is ``fc``, a lone ``nn.LSTM``'s weights ``lstm.weight_hh_l0``).
+    """
+    return module_kind(model) if type(model).__module__.startswith("torch.nn") else ""
+
+
+def parameter_name(name: str, modules: dict[str, str], root: str = "") -> str:
+    """A parameter's name with its module path renamed by :func:`module_names`
+    (``net.0.weight`` -> ``net.fc1.weight``).
+    """
+    path, _, attr = name.rpartition(".")
+    shown = modules.get(path, path) if path else root
+    return f"{shown}.{attr}" if shown else attr
+
+
+def layer_name(name: str, modules: dict[str, str] | None = None, root: str = "") -> str:
+    """A weight's tag: its layer for a layer's plain weight (``net.0.weight`` ->
+    ``net.fc1`` with the model's :func:`module_names`, ``net.0`` without), its whole name
+    otherwise (``lstm.weight_ih_l0`` and ``lstm.weight_hh_l0``,
+    ``self_attn.in_proj_weight``), so no two weights share a tag. A custom model's own
+    ``weight`` is ``weight``.
+    """
+    full = parameter_name(name, modules or {}, root)
+    return full.removesuffix(".weight") if "." in full else full
+
+
+def layer_names(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """``(tag, parameter)`` for each weight (ndim > 1) of ``model``, in parameter order."""
+    modules, root = module_names(model), root_name(model)
+    return [(layer_name(name, modules, root), param)
+            for name, param in model.named_parameters() if param.ndim > 1]
 
 
 def companion_batches(i: int, n: int, size: int) -> tuple[list[int], list[int]]:
@@ -64,10 +169,9 @@ class GradientWatcher:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def watch(self, model: torch.nn.Module) -> None:
-        for name, param in model.named_parameters():
-            if param.ndim > 1:
-                self.names[id(param)] = layer_name(name)
-                self._watched.append((layer_name(name), weakref.ref(param)))
+        for name, param in layer_names(model):
+            self.names[id(param)] = name
+            self._watched.append((name, weakref.ref(param)))
 
     def install(self) -> None:
         from torch.optim.optimizer import (
@@ -216,9 +320,10 @@ class ActivationWatcher:
         self._armed: dict[str, torch.utils.hooks.RemovableHandle] = {}
 
     def watch(self, model: torch.nn.Module) -> None:
-        for name, module in model.named_modules():
+        names, root = module_names(model), root_name(model)
+        for path, module in model.named_modules():
             if isinstance(module, DEAD_UNIT_MODULES):
-                self._modules[name] = module
+                self._modules[names.get(path, path) or root or "relu"] = module
         self.arm()
 
     def arm(self) -> None:

@@ -58,6 +58,18 @@ class Terminal:
     def send(self, line: str) -> None:
         os.write(self.master, (line + "\n").encode())
 
+    def press(self, key: str) -> None:
+        """One key, no Enter (Enter itself is ``"\\r"``, what a terminal sends)."""
+        os.write(self.master, key.encode())
+
+    def line_mode(self) -> bool:
+        """Whether the terminal is in its usual line-by-line, echoing mode (the pty's
+        master reports the settings its slave side has).
+        """
+        import termios
+        lflag = termios.tcgetattr(self.master)[3]
+        return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO)
+
     def interrupt(self) -> None:
         os.killpg(self.proc.pid, signal.SIGINT)
 

@@ -108,26 +108,3 @@ def test_unknown_criterion_is_named(tmp_path: Path):
         catalog.load_scenario(folder)
 
 
-def test_every_catalog_scenario_states_its_cause_and_fix_for_the_quiz():
-    for scenario in catalog.discover().values():
-        assert scenario.quiz.keys() >= {"cause", "fix"}, scenario.id
-        assert all(len(scenario.quiz[k]) < 100 for k in ("cause", "fix")), scenario.id
-
-
-def test_a_quiz_line_too_long_for_a_choice_is_a_format_problem(tmp_path: Path):
-    folder = tmp_path / "tiny-v1"
-    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
-    meta = folder / "scenario.yaml"
-    meta.write_text(meta.read_text() + "quiz: {cause: " + "much too long " * 8 +
-                    ", fix: lower the rate}\n")
-    with pytest.raises(ScenarioFormatError, match="under 100 characters"):
-        catalog.load_scenario(folder)
-
-
-def test_a_quiz_block_without_a_fix_is_a_format_problem(tmp_path: Path):
-    folder = tmp_path / "tiny-v1"
-    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", folder)
-    meta = folder / "scenario.yaml"
-    meta.write_text(meta.read_text() + "quiz: {cause: the learning rate is too low}\n")
-    with pytest.raises(ScenarioFormatError, match="'quiz' needs a one-line 'cause' and 'fix'"):
-        catalog.load_scenario(folder)

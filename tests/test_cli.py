@@ -97,7 +97,8 @@ def test_verify_json_has_the_full_result_and_writes_logs_and_png(tmp_path):
     for seed in report["seeds"]:
         assert list(Path(seed["run_dir"]).glob("events.out.tfevents.*"))
     assert Path(report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    broken = list((tmp_path / "tiny-v1").glob("*-shipped/seed0/events.out.tfevents.*"))
+    broken = list((tmp_path / "tiny-v1").glob("attempt-01 shipped (broken)/seed0/"
+                                              "events.out.tfevents.*"))
     assert broken, "the broken baseline for the side-by-side PNG was not recorded"
 
 
@@ -111,8 +112,8 @@ def test_run_prints_measurements(tmp_path):
     result = run_cli("run", "tiny-v1", *TINY, "--set", "optimizer.lr=0.5",
                      "--logdir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "tiny-v1 seed 0 on cpu: ok" in result.stdout
-    assert "tensorboard --logdir" in result.stdout
+    assert "tiny-v1 seed 0 on cpu: ran to the end and " in result.stdout
+    assert "compare runs: sandbox tb tiny-v1" in result.stdout
 
 
 def test_check_accepts_a_fair_scenario(tmp_path):

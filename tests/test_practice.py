@@ -1,6 +1,6 @@
 """The practice loop through the real CLI in child processes, in a temporary home:
-start, verify, hints, the solution, watch, drills, the quiz and stats. The interactive
-commands are driven through a pseudo-terminal."""
+start, verify, hints, the solution, watch, drills and stats (the quiz is in test_quiz.py).
+The interactive commands are driven through a pseudo-terminal."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CATALOG, FIXTURE_SCENARIOS, ROOT, run_cli
+from .conftest import FIXTURE_SCENARIOS, ROOT, run_cli
 from .terminal import Terminal
 
 TINY = ["--scenarios", str(FIXTURE_SCENARIOS)]
@@ -48,8 +48,8 @@ def test_the_whole_loop_start_fix_verify_stats_resume_reset(home):
     assert (workspace / "TICKET.md").is_file()
     assert "loss/train (log scale)" in started.stdout          # the text chart
     assert "not-learning" in started.stdout                     # the symptom
-    assert "tensorboard --logdir" in started.stdout
-    png = re.search(r"curves: (\S+\.png)", started.stdout).group(1)
+    assert "compare runs: sandbox tb tiny-v1" in started.stdout
+    png = re.search(r"curves: (.+\.png)", started.stdout).group(1)
     assert Path(png).is_file()
 
     failed = cli(home, "verify", "tiny-v1", *TINY)
@@ -208,7 +208,7 @@ def test_a_drill_from_start_to_a_solved_recorded_scenario(home, tmp_path):
         drill.expect("1 of 1: tiny-v1")
         drill.expect("not-learning")                             # the broken run, diagnosed
         drill.expect("for saves")
-        drill.send("h")
+        drill.press("h")                                         # one key, no Enter
         drill.expect("Hint 1 of 3: one")
         shutil.copyfile(FIX, Path(home["SANDBOX_HOME"]) / "tiny-v1" / "config.yaml")
         drill.expect("Drill summary")
@@ -241,36 +241,11 @@ def test_a_mock_interview_shows_the_curves_but_not_the_diagnosis(home, tmp_path)
         drill.expect("FAIL")
         drill.expect("for saves", since=drill.seen.index("FAIL"))
         assert "loss/train (log scale)" in drill.seen and "not-learning" not in drill.seen
-        drill.send("q")
+        drill.press("q")
         assert drill.wait() == 1
         assert re.search(r"tiny-v1\s+│ abandoned", drill.seen)
     finally:
         drill.close()
-
-
-def test_the_quiz_is_scored_and_recorded(home, tmp_path):
-    right = CATALOG["exploding-lr-v2"].quiz
-    quiz = Terminal("quiz", "--count", "1", "--tag", "divergence", "--seed", "3",
-                    cwd=tmp_path, env=home)
-    try:
-        start = 0
-        for kind, answer_right, prompt in (("cause", True, "root cause?"),
-                                           ("fix", False, "fixes it?")):
-            asked = quiz.expect("Your answer [1-4]:", since=start).rsplit(prompt, 1)[-1]
-            choices = dict(re.findall(r"^  (\d)\) (.+)$", asked, re.M))
-            number = next(n for n, text in choices.items() if text == right[kind])
-            start = len(quiz.seen)
-            quiz.send(number if answer_right else str(int(number) % 4 + 1))
-            quiz.expect("Right." if answer_right else "Not quite.", since=start)
-        quiz.expect("Score: 1 of 2")
-        assert quiz.wait() == 0
-        assert "loss/train (log scale)" in quiz.seen
-        png = Path(re.search(r"curves: (\S+\.png)", quiz.seen).group(1))
-        assert png.is_file() and "exploding" not in png.name
-    finally:
-        quiz.close()
-    totals = stats(home)["totals"]
-    assert (totals["quiz_answers"], totals["quiz_correct"]) == (2, 1)
 
 
 def test_stats_on_a_new_home_and_on_a_corrupt_history(home):

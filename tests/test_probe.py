@@ -52,10 +52,11 @@ def test_probe_writes_gradient_and_activation_telemetry(tmp_path: Path):
         assert probe.steps == 8
     probe.close()  # a second close is harmless
     series = read_scalars(tmp_path)
-    assert [s for s, _ in series["grad_norm/0"]] == [1, 2, 4, 8]
-    assert {"grad_norm/2", "grad_norm/global", "update_ratio/0", "dead_units/1", "lr"} <= set(
-        series)
+    assert [s for s, _ in series["grad_norm/fc1"]] == [1, 2, 4, 8]
+    assert {"grad_norm/fc2", "grad_norm/global", "update_ratio/fc1", "dead_units/relu1",
+            "lr"} <= set(series)
     assert len(series["loss/train"]) == 8
+    assert len(series["loss/train_log10"]) == 8  # the probe's loss gets its log scale too
 
 
 def test_hooks_are_gone_after_close(tmp_path: Path):
@@ -126,7 +127,7 @@ def test_every_weight_gets_its_own_readable_tag(kind: str, tmp_path: Path):
     else:
         model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
                                     torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2))
-        inputs, expected = torch.randn(4, 1, 8, 8), {"0", "4"}
+        inputs, expected = torch.randn(4, 1, 8, 8), {"conv1", "fc1"}
     series = _train_a_few_steps(model, inputs, tmp_path)
     weights = [name for name, p in model.named_parameters() if p.ndim > 1]
     tagged = {tag.removeprefix("grad_norm/") for tag in series

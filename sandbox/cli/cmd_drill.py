@@ -83,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"Workspace: {started.workspace.root} (edit "
                       f"{', '.join(scenario.editable)}; TICKET.md there has the rules)",
                       highlight=False)
+            shown_at = time.time()  # the tool's own run is not on the candidate's clock
             practice.run_broken(scenario, args.device, args.logdir, out,
                                 diagnosis=not args.interview)
+            deadline += time.time() - shown_at
+            log.start_clock(started.attempt.id)
             result = practice.watch(scenario, started.workspace, log, device=args.device,
                                     logdir=args.logdir, out=out, deadline=deadline,
                                     can_skip=True, findings=not args.interview)

@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
         out = render.console()
         result, verdict = outcome.results[0], outcome.seeds[0]
         out.print(f"{scenario.id} seed {seed} on {render.safe(verdict.device or '?')}: "
-                  f"{render.safe(verdict.status)}"
-                  + (f" - {render.safe(verdict.error)}" if verdict.error else ""))
+                  f"{render.seed_status(verdict, outcome.shown_checks)}")
         for check in verdict.checks[1:]:
             if check.name in outcome.shown_checks:
                 out.print(f"  {check.name:<18} {render.safe(check.measured)}")

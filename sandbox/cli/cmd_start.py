@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     scenario = get(args.scenario, args.scenarios)
     out = render.console()
-    started = drills.start(scenario, home_dir(), history(), reset=args.reset)
+    log = history()
+    started = drills.start(scenario, home_dir(), log, reset=args.reset)
     ws, attempt = started.workspace, started.attempt
     out.print(f"[bold]{scenario.title}[/] ({scenario.id}), difficulty "
               f"{render.STARS[scenario.difficulty]}\n{render.unfold(scenario.brief)}\n")
@@ -46,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
         if baseline:
             practice.loss_chart(baseline[0], out)
         if attempt.status == "solved":
-            out.print(f"You solved this in {practice.solve_time(attempt)}. `--reset` starts a "
-                      "fresh timed attempt (your files are backed up first).")
+            out.print(f"{practice.solves(log.attempts(scenario.id))} `--reset` starts a fresh "
+                      "timed attempt (your files are backed up first).")
             return EXIT_PASS
         out.print(f"Clock: {drills.clock(attempt.elapsed_s())} so far, {attempt.hints} hint(s).")
     else:
         practice.run_broken(scenario, args.device, args.logdir, out)
+        log.start_clock(attempt.id)  # from now: the broken run was the tool's time
         out.print("\n[bold]The clock is running.[/]")
     out.print(f"Next: edit the files, then `sandbox verify {scenario.id}` (or `sandbox watch "
               f"{scenario.id}` to verify on every save). Stuck? `sandbox hint {scenario.id}`.")

@@ -103,6 +103,23 @@ def history():
     return History.in_home(check_home(home_dir()))
 
 
+def recorded_attempts() -> tuple[list, str | None]:
+    """The attempts in the history, for commands that only show progress (``list``): an
+    empty list when there is no history yet (nothing is created), and a warning instead
+    of a refusal when it cannot be read, since the catalog is worth showing anyway.
+    """
+    from ..errors import SandboxError
+    from ..history import DB_NAME, History
+    from ..home import home_dir
+    path = home_dir() / DB_NAME
+    if not path.is_file():
+        return [], None
+    try:
+        return History(path).attempts(), None
+    except SandboxError as error:
+        return [], str(error)
+
+
 def confirm(question: str) -> bool:
     """A yes/no question on the terminal; a closed stdin is a clear error, not a hang."""
     from ..errors import SandboxError

@@ -22,18 +22,22 @@ from . import (
     cmd_drill,
     cmd_hint,
     cmd_list,
+    cmd_next,
     cmd_quiz,
+    cmd_reset,
     cmd_run,
     cmd_show,
     cmd_solution,
     cmd_start,
     cmd_stats,
+    cmd_tb,
     cmd_verify,
     cmd_watch,
 )
 
-COMMANDS = (cmd_list, cmd_show, cmd_run, cmd_verify, cmd_start, cmd_hint, cmd_watch,
-            cmd_solution, cmd_drill, cmd_quiz, cmd_stats, cmd_diagnose, cmd_demo, cmd_check)
+COMMANDS = (cmd_list, cmd_show, cmd_next, cmd_run, cmd_verify, cmd_start, cmd_hint, cmd_watch,
+            cmd_reset, cmd_solution, cmd_drill, cmd_quiz, cmd_stats, cmd_diagnose, cmd_demo,
+            cmd_check, cmd_tb)
 EXIT_INTERNAL = 3
 # What the operating system says when the user's disk or folders refuse a write.
 FILESYSTEM_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
@@ -121,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; runs in progress were stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `sandbox list | head`: the reader has all it wanted
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     except OSError as error:
         if error.errno not in FILESYSTEM_REFUSALS or os.environ.get("SANDBOX_DEBUG"):
             return _internal(args.command, error)
@@ -131,6 +138,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit does not fail on
+    the closed pipe again (and print a traceback of its own).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _refusal(error: OSError) -> str:

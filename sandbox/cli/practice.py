@@ -4,6 +4,7 @@ verification with its record, and the watch loop (``watch`` and ``drill`` both u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -59,8 +60,7 @@ def run_broken(scenario: Scenario, device: str, logdir: Path, out: Console,
 
 def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -> None:
     seed = outcome.seeds[0]
-    out.print(f"seed {seed.seed}: {render.safe(seed.status)}"
-              + (f" ({render.safe(seed.error)})" if seed.error else ""))
+    out.print(f"seed {seed.seed}: {render.seed_status(seed, outcome.shown_checks)}")
     loss_chart(outcome.results[0], out)
     if diagnosis:
         render.seed_findings(outcome, out)
@@ -70,9 +70,10 @@ def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -
 def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, device: str,
                      logdir: Path, out: Console, show: bool = True,
                      seeds: list[int] | None = None, findings: bool = True,
-                     ) -> tuple[Verification, drills.Recorded]:
+                     stuck: str | None = None) -> tuple[Verification, drills.Recorded]:
     """Verify the workspace and record the verdict against its attempt; only a run
-    that covers every one of the scenario's seeds can solve the attempt.
+    that covers every one of the scenario's seeds can solve the attempt. ``stuck``: what
+    to do for a hint, where that is not the command (a key in a watch).
     """
     from ..verification import verify
 
@@ -94,12 +95,12 @@ def verify_workspace(scenario: Scenario, ws: Workspace, history: History, *, dev
             f"[yellow]warning:[/] the verdict was not recorded in your history: "
             f"{render.safe(str(error))}", highlight=False, soft_wrap=True)
     if show:
-        report(outcome, recorded, scenario, out)
+        report(outcome, recorded, scenario, out, stuck)
     return outcome, recorded
 
 
 def report(outcome: Verification, recorded: drills.Recorded, scenario: Scenario,
-           out: Console) -> None:
+           out: Console, stuck: str | None = None) -> None:
     """After the verdict: the clock, and on a pass the explanation."""
     attempt = recorded.attempt
     if recorded.unrecorded is not None:
@@ -107,7 +108,7 @@ def report(outcome: Verification, recorded: drills.Recorded, scenario: Scenario,
     if not outcome.passed:
         if attempt is not None and attempt.status == "open":
             out.print(f"Clock: {drills.clock(attempt.elapsed_s())} so far, {attempt.hints} "
-                      f"hint(s). Stuck? `sandbox hint {scenario.id}`.")
+                      f"hint(s). Stuck? {stuck or f'`sandbox hint {scenario.id}`'}.")
         return
     out.print("\n[bold]Why it broke, and why the fix works[/]\n"
               f"{render.unfold(scenario.explanation)}\n")
@@ -139,17 +140,46 @@ def solve_time(attempt: Attempt) -> str:
     return base
 
 
+def solves(attempts: list[Attempt]) -> str:
+    """The best solve first (what ``stats`` and ``list`` show), then the latest if it
+    differs. A solve with the solution shown is no best; it is only the latest.
+    """
+    clean = [a for a in attempts if a.score_s is not None]
+    solved = [a for a in attempts if a.status == "solved"]
+    if not solved:
+        return "Not solved yet."
+    latest = solved[-1]
+    if not clean:
+        return f"You solved this in {solve_time(latest)}."
+    best = min(clean, key=lambda a: a.score_s or 0.0)
+    text = f"Your best solve: {solve_time(best)}"
+    if len(solved) > 1:
+        text += f" ({len(solved)} solves)"
+    if latest.id != best.id:
+        text += f"; the latest took {solve_time(latest)}"
+    return text + "."
+
+
 def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, logdir: Path,
           out: Console, deadline: float | None = None, can_skip: bool = False,
           findings: bool = True) -> str:
     """Verify on every save until a pass. Returns 'solved', 'quit', 'skipped' or 'time-up'.
 
-    Keys (typed, then Enter): nothing = verify now, h = hint, q = quit, s = skip. A solve
-    recorded by another terminal (``sandbox verify``) ends the watch too.
+    Keys (single presses on a terminal, lines from a pipe): Enter = verify now, h = hint,
+    q = quit, s = skip. A solve recorded by another terminal (``sandbox verify``) ends the
+    watch too.
     """
+    with Keyboard() as keyboard:
+        return _watch(scenario, ws, history, keyboard, device=device, logdir=logdir, out=out,
+                      deadline=deadline, can_skip=can_skip, findings=findings)
+
+
+def _watch(scenario: Scenario, ws: Workspace, history: History, keyboard: Keyboard, *,
+           device: str, logdir: Path, out: Console, deadline: float | None, can_skip: bool,
+           findings: bool) -> str:
+    press = "press " if keyboard.single_keys else "type "
     keys = "Enter: verify now, h: hint, " + ("s: skip, " if can_skip else "") + "q: quit"
     watched = history.latest(scenario.id)
-    keyboard = _Keyboard()
     out.print(f"Watching {ws.root} for saves ({keys}).", highlight=False)
     last = ws.snapshot()
     while True:
@@ -168,7 +198,8 @@ def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, l
             show_hint(scenario, history, out)
             continue
         if command not in (None, ""):
-            out.print(f"Unknown key {command!r}. {keys}.", highlight=False)
+            if command.isprintable():  # a stray escape sequence is not worth a line
+                out.print(f"Unknown key {render.safe(command)!r}. {keys}.", highlight=False)
             continue
         changed = ws.snapshot() != last
         if command == "" or changed:
@@ -177,7 +208,8 @@ def watch(scenario: Scenario, ws: Workspace, history: History, *, device: str, l
             last = ws.snapshot()
             try:
                 outcome, _ = verify_workspace(scenario, ws, history, device=device,
-                                              logdir=logdir, out=out, findings=findings)
+                                              logdir=logdir, out=out, findings=findings,
+                                              stuck=f"{press}h for a hint")
             except SandboxError as error:  # a typo in the workspace: say so, keep watching
                 out.print(f"[red]{render.safe(error)}[/]")
                 outcome = None
@@ -200,13 +232,46 @@ def show_hint(scenario: Scenario, history: History, out: Console) -> None:
                   "shows the reference fix.")
 
 
-class _Keyboard:
-    """Lines typed on stdin, without blocking; quiet once stdin is closed or not pollable."""
+class Keyboard:
+    """Keys typed on stdin, without blocking.
+
+    On a terminal each key counts as it is pressed (cbreak mode: no Enter, no echo;
+    Ctrl-C still interrupts), and the terminal's settings are put back on exit, however
+    the watch ends. From a pipe, whole lines are read as before. Quiet once stdin is
+    closed or cannot be polled.
+    """
 
     def __init__(self) -> None:
         self.open = os.name == "posix" and sys.stdin is not None and not sys.stdin.closed
+        self._saved: list | None = None
+
+    def __enter__(self) -> Keyboard:
+        if self.open and sys.stdin.isatty():
+            import termios
+            import tty
+            try:
+                self._saved = termios.tcgetattr(sys.stdin.fileno())
+                tty.setcbreak(sys.stdin.fileno())
+            except termios.error:
+                self._saved = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        if self._saved is not None:
+            import termios
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    @property
+    def single_keys(self) -> bool:
+        return self._saved is not None
 
     def read(self, timeout: float) -> str | None:
+        """A key ("" for Enter), a typed line from a pipe, or None if nothing came."""
         if not self.open:
             time.sleep(timeout)
             return None
@@ -217,6 +282,16 @@ class _Keyboard:
             return None
         if not ready:
             return None
+        if self.single_keys:
+            key = os.read(sys.stdin.fileno(), 1).decode("utf-8", "replace")
+            if key == "":
+                self.open = False
+                return None
+            if key == "\x1b":  # an arrow or function key: its sequence is not a command
+                while select.select([sys.stdin], [], [], 0.05)[0]:
+                    os.read(sys.stdin.fileno(), 64)
+                return None
+            return "" if key in "\r\n" else key.lower()
         line = sys.stdin.readline()
         if line == "":  # end of input: keep watching files only
             self.open = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +15,11 @@ from rich.table import Table
 from ..catalog import Scenario
 
 if TYPE_CHECKING:  # listing must stay fast: no harness imports at run time
+    from ..criteria import Check
     from ..diagnosis import Finding, RunDiagnosis
+    from ..drills import Progress
     from ..harness.job import Job
-    from ..verification import EventFn, Verification
+    from ..verification import EventFn, SeedVerdict, Verification
 
 STARS = {1: "*", 2: "**", 3: "***"}
 
@@ -42,17 +44,40 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
-def scenario_table(scenarios: Iterable[Scenario]) -> None:
+def scenario_table(scenarios: list[Scenario], states: dict[str, Progress]) -> None:
+    """The catalog with each scenario's status and best time, and how far along you are."""
+    from ..drills import TUTORIAL, clock, counted
+
     table = Table(title="Scenarios", title_justify="left")
     table.add_column("id", no_wrap=True)
-    for column in ("title", "difficulty", "tags"):
+    for column in ("title", "difficulty", "tags", "status", "best"):
         table.add_column(column)
+    style = {"solved": "[green]solved[/]", "started": "[yellow]started[/]", "new": "new"}
     for s in scenarios:
-        table.add_row(s.id, s.title, STARS.get(s.difficulty, "?"), ", ".join(s.tags))
+        state = states[s.id]
+        best = clock(state.best_s) if state.best_s is not None else "-"
+        if state.best_hints:
+            best += f" ({state.best_hints} hint(s))"
+        title = f"{s.title} [dim](tutorial)[/]" if TUTORIAL in s.tags else s.title
+        table.add_row(s.id, title, STARS.get(s.difficulty, "?"), ", ".join(s.tags),
+                      style[state.status], best)
     out = console()
     out.print(table)
-    out.print("Next: `sandbox start ID` to work on one against the clock, `sandbox drill` "
-              "for a timed drill, `sandbox show ID` for a brief.")
+    catalog = counted(scenarios)
+    solved = sum(states[s.id].status == "solved" for s in catalog)
+    started = sum(states[s.id].status == "started" for s in catalog)
+    out.print(f"{solved} of {len(catalog)} solved, {started} started.")
+    out.print("Next: `sandbox next` starts the easiest one you have not solved; `sandbox "
+              "start ID` a given one, `sandbox drill` a timed drill, `sandbox show ID` a brief.")
+
+
+def progress_label(group: str) -> str:
+    """A run folder's name as a short row label: ``attempt-04 workspace (pipeline.py
+    edited)`` -> ``workspace``; ``20250101-120000-shipped`` (older logs) -> ``shipped``.
+    """
+    name = re.sub(r"^(attempt-\d+ |\d{8}-\d{6}(-\d+)?-)", "", group)
+    name = name.split(" (", 1)[0]
+    return name if len(name) <= 24 else name[:21] + "..."
 
 
 @contextlib.contextmanager
@@ -67,7 +92,7 @@ def progress(max_steps: int, to_stderr: bool = False) -> Iterator[EventFn]:
 
     def on_event(job: Job, kind: str, payload: Any) -> None:
         key = job.run_dir
-        label = Path(job.run_dir).parent.name.split("-", 2)[-1]
+        label = progress_label(Path(job.run_dir).parent.name)
         if kind == "started":
             rows[key] = bar.add_task(f"{label:>12} seed {job.seed}", total=max_steps,
                                      status="starting")
@@ -84,6 +109,59 @@ def progress(max_steps: int, to_stderr: bool = False) -> Iterator[EventFn]:
         yield on_event
 
 
+# A seed that stopped early fails these rows as a consequence: its cause is shown once,
+# in the row :func:`cause_row` names, and the rest say only that the run stopped.
+CONSEQUENCES = frozenset({"completes", "finite loss", "train loss", "honest validation",
+                          "budget"})
+CELL_CHARS = 64
+
+
+def cause_row(seed: SeedVerdict) -> str | None:
+    """The row that says why a seed stopped before the end (None if it finished)."""
+    if seed.status == "ok":
+        return None
+    return {"diverged": "finite loss", "over-budget": "budget"}.get(seed.status, "completes")
+
+
+def _consequence(seed: SeedVerdict, check: Check) -> bool:
+    """A row that says nothing of its own for a seed that stopped early: an outcome, or
+    a criterion left unmeasured because nothing was returned to measure.
+    """
+    cause = cause_row(seed)
+    return cause is not None and check.name != cause and (
+        check.name in CONSEQUENCES or check.name.startswith("test ")
+        or (not check.passed and check.measured.startswith("not measured")))
+
+
+def _cell(seed: SeedVerdict, check: Check) -> str:
+    if _consequence(seed, check):
+        return "[dim]- the run stopped early[/]"
+    measured = check.measured if len(check.measured) < CELL_CHARS else \
+        check.measured[:CELL_CHARS - 3] + "..."
+    return f"[green]ok[/] {safe(measured)}" if check.passed else f"[red]FAIL[/] {safe(measured)}"
+
+
+def failed_causes(outcome: Verification) -> list[str]:
+    """The failed criteria a person should read: for a seed that stopped early, its cause
+    and not the rows that failed only because nothing was left to measure.
+    """
+    failed = {c.name for seed in outcome.seeds for c in seed.checks
+              if not c.passed and not _consequence(seed, c)}
+    return [name for name in outcome.shown_failed if name in failed]
+
+
+def seed_status(seed: SeedVerdict, shown: list[str]) -> str:
+    """How one seed's run ended, in words ("ok" alone reads as a pass, even for a run
+    stuck at chance). ``shown``: the criteria a person may see named.
+    """
+    if seed.status == "ok":
+        failed = [c.name for c in seed.checks if not c.passed and c.name in shown]
+        verdict = "meets every criterion" if seed.passed else \
+            f"fails {', '.join(failed)}" if failed else "fails"
+        return f"ran to the end and {verdict}"
+    return f"{safe(seed.status)}" + (f": {safe(seed.error)}" if seed.error else "")
+
+
 def verdict(outcome: Verification, scenario: Scenario, out: Console | None = None,
             findings: bool = True) -> None:
     """The per-criterion table (required vs measured, per seed), errors, verdict, the
@@ -97,26 +175,22 @@ def verdict(outcome: Verification, scenario: Scenario, out: Console | None = Non
         table.add_column(f"seed {seed.seed}")
     shown = outcome.shown_checks
     for row, check in enumerate(outcome.seeds[0].checks):
-        if check.name not in shown:
-            continue
-        cells = []
-        for seed in outcome.seeds:
-            c = seed.checks[row]
-            measured = c.measured if len(c.measured) < 64 else c.measured[:61] + "..."
-            measured = safe(measured)
-            cells.append(f"[green]ok[/] {measured}" if c.passed else f"[red]FAIL[/] {measured}")
-        table.add_row(check.name, check.required, *cells)
+        if check.name in shown:
+            table.add_row(check.name, check.required,
+                          *(_cell(seed, seed.checks[row]) for seed in outcome.seeds))
     out.print(table)
-    for seed in outcome.seeds:
-        if seed.error:
+    for seed in outcome.seeds:  # the whole error, where the table had to cut it
+        if seed.error and len(seed.error) + 4 >= CELL_CHARS:
             out.print(f"[red]seed {seed.seed}[/] {safe(seed.status)}: {safe(seed.error)}")
     n_pass = sum(s.passed for s in outcome.seeds)
     if outcome.passed:
         out.print(f"[bold green]PASS[/]: all {len(outcome.seeds)} seeds meet every criterion "
                   f"({outcome.wall_time_s:.1f} s).")
     else:
+        stopped = sum(cause_row(s) is not None for s in outcome.seeds)
+        early = f"; {stopped} stopped early" if stopped else ""
         out.print(f"[bold red]FAIL[/]: {len(outcome.seeds) - n_pass} of {len(outcome.seeds)} "
-                  f"seeds fail ({', '.join(outcome.shown_failed)}); "
+                  f"seeds fail ({', '.join(failed_causes(outcome))}{early}); "
                   f"{outcome.wall_time_s:.1f} s.")
     integrity_notes(outcome, out)
     if findings:
@@ -208,10 +282,10 @@ def diagnosis(runs: list[RunDiagnosis], root: Path, out: Console | None = None) 
 
 
 def paths(outcome: Verification, out: Console) -> None:
-    logdir = Path(outcome.run_group).parent
     out.print(f"  logs:  {safe(outcome.run_group)}")
     out.print(f"  curves: {safe(outcome.png)}")
-    out.print(f"  compare runs: tensorboard --logdir {safe(logdir)}")
+    out.print(f"  compare runs: sandbox tb {safe(outcome.scenario)} (or --compare for the "
+              "broken run beside your latest)")
 
 
 def margins(rows: list[dict[str, Any]], out: Console) -> None:

@@ -9,6 +9,8 @@ A tag is cut into lower-case words (``trainLoss`` -> train, loss); the quantity 
 (loss, accuracy) and the split word (train, val, test) decide its role. A loss with no
 split word is the training loss. Among several candidates the one with fewest other
 words wins (``loss/train`` over ``loss/train_kl``), then the one with most points.
+A tag on a log scale (``loss/train_log10``, the companion the sandbox writes beside each
+loss so that a diverged run can be seen next to a healthy one) is never a curve.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ METRIC = {"acc", "accuracy", "metric", "top1"}
 # Words that make a metric an error, where lower is better (a regression's MAE, say).
 LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape"}
 NEUTRAL = {"epoch", "step", "batch", "avg", "mean", "total", "running", "value", "main"}
-NOT_A_CURVE = {"hp", "lr", "grad", "norm", "scale", "error", "err", "time", "gap"}
+NOT_A_CURVE = {"hp", "lr", "grad", "norm", "scale", "error", "err", "time", "gap", "log10"}
 
 GRADIENT_FAMILIES = {"grad_norm", "grad_norms", "gradient_norm", "gradient_norms", "grad",
                      "grads", "gradients", "gradnorm"}

@@ -33,6 +33,8 @@ from torch import nn
 from torch.nn.modules import module as nn_module
 from torch.optim import optimizer as optim_module
 
+from ..telemetry import module_names, parameter_name, root_name
+
 RESCALE_TOLERANCE = 1e-3  # relative change of the global gradient norm counted as rescaling
 ALWAYS_MEASURED_STEPS = 16  # the first steps are all compared; after that a random share
 SAMPLED_SHARE = 0.25  # (drawn from the OS, so the candidate cannot know which)
@@ -196,12 +198,15 @@ def gradient_hooks(models: list[nn.Module]) -> list[str]:
     if nn_module._global_backward_hooks or nn_module._global_backward_pre_hooks:
         found.append("a global module backward hook")
     for model in models:
+        names, root = None, root_name(model)
         for name, param in model.named_parameters():
             if param._backward_hooks or getattr(param, "_post_accumulate_grad_hooks", None):
-                found.append(f"parameter {name or '?'}")
+                names = names or module_names(model)  # named as the telemetry names them
+                found.append(f"parameter {parameter_name(name, names, root) or '?'}")
         for name, module in model.named_modules():
             if module._backward_hooks or module._backward_pre_hooks:
-                found.append(f"module {name or type(module).__name__}")
+                names = names or module_names(model)
+                found.append(f"module {names.get(name) or type(module).__name__}")
     return sorted(set(found))
 
 
@@ -240,15 +245,23 @@ class ModeRecord:
         self.passes = 0
         self.in_eval = 0
         self.layers: list[str] = []
+        self._seen: set[tuple[int, str]] = set()  # (root, path) pairs already named
 
     def after_backward(self) -> None:
         self.passes += 1
-        frozen = [name for root in self._tracer.backward_modules
+        frozen = [(root, name) for root in self._tracer.backward_modules
                   for name, layer in root.named_modules()
                   if isinstance(layer, MODE_LAYERS) and not layer.training]
         if frozen:
             self.in_eval += 1
-            self.layers += [n for n in frozen if n not in self.layers][:10 - len(self.layers)]
+            new = [(root, name) for root, name in frozen if (id(root), name) not in self._seen]
+            if new and len(self.layers) < 10:  # named as the telemetry names them
+                self._seen.update((id(root), name) for root, name in new)
+                roots = {id(root): root for root, _ in new}
+                names = {key: module_names(root) for key, root in roots.items()}
+                shown = [names[id(root)].get(name) or type(root).__name__ for root, name in new]
+                self.layers += [n for n in dict.fromkeys(shown)
+                                if n not in self.layers][:10 - len(self.layers)]
 
     def summary(self) -> dict[str, Any]:
         return {"passes": self.passes, "in_eval": self.in_eval, "layers": self.layers}
@@ -266,7 +279,8 @@ class ServingMonitor:
 
     def __init__(self, model: nn.Module):
         self._model = model
-        self._layers = [(f"{name or 'model'} ({type(m).__name__})", m)
+        names = module_names(model)  # as the telemetry names them: net.bn1, not net.1
+        self._layers = [(f"{names.get(name) or 'model'} ({type(m).__name__})", m)
                         for name, m in model.named_modules() if _watchable(m)]
         self._names = {id(m): label for label, m in self._layers}
         self.batch_dependent: dict[str, None] = {}
