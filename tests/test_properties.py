@@ -152,7 +152,8 @@ def test_any_command_line_exits_0_1_or_2_with_one_message(tmp_path_factory, comm
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(key=keys, raw=st.sampled_from(TRICKY))
+@given(key=keys.filter(lambda k: "\x00" not in k),  # no OS can pass NUL in an argument
+       raw=st.sampled_from(TRICKY))
 def test_the_real_cli_refuses_bad_overrides_in_bounded_time_and_memory(key, raw):
     """The same refusals through a real process, capped at 1 GiB of address space beyond
     the interpreter's own: a refusal must come back fast, small and in one message."""
