@@ -31,7 +31,7 @@ from pathlib import Path
 from .catalog import Scenario
 from .errors import EXIT_FAIL, SandboxError
 from .harness.candidate import fingerprint
-from .verification import RecordedRun, recorded_runs
+from .runs import RecordedRun, recorded_runs
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 90.0  # TensorBoard's own start takes seconds; a slow machine, more

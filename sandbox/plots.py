@@ -85,6 +85,11 @@ FALLBACK_EVIDENCE = ("grad_norm", "update_ratio", "lr", "grad_global")
 # For the quiz: the same panels whatever the scenario, so they give nothing away.
 NEUTRAL_EVIDENCE = ("grad_norm", "update_ratio", "lr")
 MIN_EVIDENCE, MAX_EVIDENCE = 2, 3
+# Panels that show what a revealing criterion (sandbox.criteria.REVEALING) measures: drawn
+# only once the verdict names one of these criteria.
+EVIDENCE_REVEALS: dict[str, frozenset[str]] = {
+    "serving": frozenset({"batch dependence", "serving mode", "training mode"}),
+}
 EVIDENCE_TITLES = {
     "grad_norm": "gradient norm by layer, input → output (median, grad_norm/*)",
     "update_ratio": "update/weight ratio by layer, input → output (median)",
@@ -97,11 +102,20 @@ EVIDENCE_TITLES = {
 }
 
 
-def evidence_for(symptom_ids: Iterable[str]) -> list[str]:
+def evidence_for(symptom_ids: Iterable[str], shown: Iterable[str] | None = None) -> list[str]:
     """The evidence panels for these symptoms: each symptom's first choice, then their
     second choices, ..., topped up from :data:`FALLBACK_EVIDENCE` to at least two.
+
+    ``shown``: the criteria the verdict names. A panel that measures what a hidden
+    criterion measures (:data:`EVIDENCE_REVEALS`) waits until that criterion is shown, as
+    the terminal does: a first look at the broken run must not name the bug's check.
     """
-    wanted = [SYMPTOM_EVIDENCE.get(s, ()) for s in symptom_ids]
+    named = None if shown is None else set(shown)
+
+    def allowed(view: str) -> bool:
+        return view not in EVIDENCE_REVEALS or named is None or bool(EVIDENCE_REVEALS[view] & named)
+
+    wanted = [[v for v in SYMPTOM_EVIDENCE.get(s, ()) if allowed(v)] for s in symptom_ids]
     picks: list[str] = []
     for rank in range(max(map(len, wanted), default=0)):
         for views in wanted:
@@ -482,7 +496,9 @@ def _metric_panel(ax: Axes, traces: Sequence[Trace], criteria: Criteria,
             ax.set_yscale("log")
         _include(ax, criteria.test_threshold, ax.get_yscale() == "log")
     ax.set_xlabel("step")
-    ax.set_title(f"validation {label} (metric/val, lines) and hidden test (markers)", y=1.0)
+    # metric/val is whatever the pipeline logs (plain accuracy, say): only the hidden test
+    # is scored by the criterion's metric, so only it is named by that metric
+    ax.set_title(f"validation (metric/val, lines) and hidden test {label} (markers)", y=1.0)
     return notes
 
 
@@ -832,7 +848,7 @@ def curves_figure(scenario: Scenario, outcome: Verification) -> Figure:
              f"({n_pass}/{len(outcome.seeds)} seeds){detail}")
     return draw_figure(traces, scenario.criteria, title,
                        title_colour=PASS_COLOUR if outcome.passed else BROKEN,
-                       evidence=evidence_for(scenario.symptom_ids),
+                       evidence=evidence_for(scenario.symptom_ids, outcome.shown_checks),
                        shown=set(outcome.shown_checks) if outcome.seeds else None,
                        footer=_criteria_footer(outcome))
 

@@ -19,9 +19,8 @@ from sandbox import board as boards
 from sandbox import catalog
 from sandbox.files import Folder
 from sandbox.harness.candidate import fingerprint, make
-from sandbox.verification import (
+from sandbox.runs import (
     RUN_NAME_MAX,
-    _write_group,
     attempt_number,
     find_baseline,
     new_run_group,
@@ -29,6 +28,7 @@ from sandbox.verification import (
     run_label,
     safe_name,
 )
+from sandbox.verification import _write_group
 
 from .conftest import FIXTURE_SCENARIOS, run_cli
 from .terminal import Terminal
@@ -172,6 +172,25 @@ def test_the_baseline_is_found_by_its_record_in_old_and_new_folders(tmp_path: Pa
     assert {r.name: r.candidate for r in runs}["attempt-05 planted"] is None
 
 
+def test_the_baseline_covers_the_candidates_seeds_or_is_not_used(tmp_path: Path):
+    """A broken run on seed 0 only (an older ``start``) cannot stand beside a candidate on
+    seeds 0-2: the lookup skips it, so the verification runs every broken seed itself.
+    """
+    scenario, digest = tmp_path / "tiny-v1", fingerprint(TINY)
+    whole = _record(scenario / "attempt-01 shipped (broken)", "shipped", digest,
+                    "2026-01-01T10:00:00+0000")
+    record = json.loads((whole / "record.json").read_text())
+    record["results"] = [{"seed": s, "mark": f"whole {s}"} for s in (2, 0, 1)]
+    (whole / "record.json").write_text(json.dumps(record))
+    _record(scenario / "attempt-02 shipped (broken)", "shipped", digest,
+            "2026-01-01T11:00:00+0000")  # newer, seed 0 only
+    newest = find_baseline(TINY, tmp_path, [0])
+    assert [r["mark"] for r in newest] == ["attempt-02 shipped (broken)"]
+    assert [r["mark"] for r in find_baseline(TINY, tmp_path, [0, 1, 2])] == \
+        ["whole 0", "whole 1", "whole 2"]  # in the candidate's seed order
+    assert find_baseline(TINY, tmp_path, [0, 3]) == []
+
+
 def test_the_record_holds_the_attempt_the_folder_name_and_the_start_time(tmp_path: Path):
     shipped = make(TINY, overrides=["optimizer.lr=0.02"])
     group = new_run_group(tmp_path / "tiny-v1", run_label(TINY, shipped))
@@ -311,7 +330,8 @@ def test_tensorboard_shows_named_runs_layer_tags_and_the_log_scale_loss(logged: 
         assert "broken run:     attempt-01 shipped (broken)" in tb.seen
         assert "latest attempt: attempt-03 optimizer.lr=0.5" in tb.seen
         assert tb.seen.count("http://") == 1
-        want = {"attempt-01 shipped (broken)/seed0", "attempt-02 pipeline sequential.py/seed0",
+        want = {"attempt-01 shipped (broken)/seed0", "attempt-01 shipped (broken)/seed1",
+                "attempt-02 pipeline sequential.py/seed0",
                 "attempt-02 pipeline sequential.py/seed1", "attempt-03 optimizer.lr=0.5/seed0",
                 "attempt-03 optimizer.lr=0.5/seed1"}
         runs = _wait_for(lambda: want <= set(_get(url + "data/runs")) and _get(url + "data/runs"))
@@ -341,10 +361,10 @@ def test_tb_compare_shows_only_the_broken_run_and_the_latest_attempt(logged: Pat
     try:
         assert "broken:         attempt-01 shipped (broken)" in tb.seen
         assert "latest:         attempt-03 optimizer.lr=0.5" in tb.seen
-        want = {"broken/seed0", "latest/seed0", "latest/seed1"}
+        want = {"broken/seed0", "broken/seed1", "latest/seed0", "latest/seed1"}
         runs = _wait_for(lambda: want <= set(_get(url + "data/runs")) and _get(url + "data/runs"))
         assert set(runs) == want, runs
-        tags = _wait_for(lambda: (lambda t: len(t) == 3 and t)(
+        tags = _wait_for(lambda: (lambda t: len(t) == len(want) and t)(
             _get(url + "data/plugin/scalars/tags")))
         assert "loss/train_log10" in tags["broken/seed0"]
     finally:

@@ -65,6 +65,24 @@ def test_the_evidence_follows_the_symptom_ids(symptoms, expected):
     assert plots.evidence_for(symptoms) == expected
 
 
+@pytest.mark.parametrize(("shown", "expected"), [
+    (["completes", "test accuracy"], ["validation", "grad_norm"]),  # the check still hidden
+    (["completes", "test accuracy", "batch dependence"], ["serving", "validation"]),
+    (None, ["serving", "validation"]),  # no verdict to hide anything from
+])
+def test_a_panel_of_a_hidden_criterion_waits_until_the_verdict_names_it(shown, expected):
+    """The batchnorm scenario's first look must not show the one panel that names its bug."""
+    symptoms = ("eval-batch-dependence", "optimistic-validation")
+    assert plots.evidence_for(symptoms, shown) == expected
+
+
+def test_every_withheld_panel_waits_for_a_criterion_the_terminal_withholds():
+    from sandbox.criteria import NAMES, REVEALING
+    for view, criteria in plots.EVIDENCE_REVEALS.items():
+        assert view in plots.EVIDENCE_TITLES
+        assert criteria <= REVEALING and criteria <= set(NAMES)
+
+
 # -- from real runs ---------------------------------------------------------------------
 
 
@@ -241,7 +259,8 @@ def test_the_evidence_panels_follow_the_scenarios_symptoms(runs):
     assert runs.scenario.symptom_ids == ("not-learning",)
     assert views(["not-learning"]) == ["evidence:grad_norm", "evidence:update_ratio"]
     assert views(["lr-collapse"]) == ["evidence:lr", "evidence:update_ratio"]
-    assert views(["eval-batch-dependence"]) == ["evidence:serving", "evidence:validation"]
+    # the serving panel waits for a batch-dependence verdict, which this fixture never has
+    assert views(["eval-batch-dependence"]) == ["evidence:validation", "evidence:grad_norm"]
     # a linear model has no ReLU to watch: that panel gives way to the fallback
     assert views(["dead-units"]) == ["evidence:grad_norm", "evidence:update_ratio"]
     fig = plots.curves_figure(runs.scenario, runs.solution)

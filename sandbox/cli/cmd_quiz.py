@@ -101,7 +101,7 @@ def curves(chosen, folder: Path, args: argparse.Namespace, out) -> dict:
     seed, into ``folder/run``.
     """
     from .. import quiz
-    from ..verification import find_baseline
+    from ..runs import find_baseline
     from . import render
 
     if chosen.run.is_shipped:

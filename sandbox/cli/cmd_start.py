@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import drills
     from ..catalog import get
     from ..home import home_dir
-    from ..verification import find_baseline
+    from ..runs import find_baseline
     from . import practice, render
 
     scenario = get(args.scenario, args.scenarios)

@@ -45,22 +45,25 @@ def loss_chart(result: dict[str, Any], out: Console) -> None:
 
 def run_broken(scenario: Scenario, device: str, logdir: Path, out: Console,
                diagnosis: bool = True) -> Verification:
-    """Run the shipped pipeline on the first seed and show what it looks like."""
+    """Run the shipped pipeline on every seed and show what it looks like: the record is
+    the baseline every later PNG draws beside the candidate, seed for seed.
+    """
     from ..harness import candidate
     from ..verification import verify
 
-    out.print(f"Running the shipped pipeline once (seed {scenario.seeds[0]}) so you can see "
-              "what is wrong...")
+    seeds = ", ".join(map(str, scenario.seeds))
+    out.print(f"Running the shipped pipeline (seeds {seeds}) so you can see what is wrong...")
     with render.progress(scenario.criteria.max_steps) as on_event:
-        outcome = verify(scenario, candidate.make(scenario), seeds=scenario.seeds[:1],
-                         device=device, logdir=logdir, on_event=on_event, with_baseline=False)
+        outcome = verify(scenario, candidate.make(scenario), device=device, logdir=logdir,
+                         on_event=on_event, with_baseline=False)
     show_symptoms(outcome, out, diagnosis)
     return outcome
 
 
 def show_symptoms(outcome: Verification, out: Console, diagnosis: bool = True) -> None:
-    seed = outcome.seeds[0]
-    out.print(f"seed {seed.seed}: {render.seed_status(seed, outcome.shown_checks)}")
+    """Each seed's ending, the first seed's loss chart, the diagnoser's findings."""
+    for seed in outcome.seeds:
+        out.print(f"seed {seed.seed}: {render.seed_status(seed, outcome.shown_checks)}")
     loss_chart(outcome.results[0], out)
     if diagnosis:
         render.seed_findings(outcome, out)

@@ -75,8 +75,8 @@ def progress_label(group: str) -> str:
     """A run folder's name as a short row label: ``attempt-04 workspace (pipeline.py
     edited)`` -> ``workspace``; ``20250101-120000-shipped`` (older logs) -> ``shipped``.
     """
-    name = re.sub(r"^(attempt-\d+ |\d{8}-\d{6}(-\d+)?-)", "", group)
-    name = name.split(" (", 1)[0]
+    from ..runs import label_of
+    name = label_of(group).split(" (", 1)[0]
     return name if len(name) <= 24 else name[:21] + "..."
 
 

@@ -29,11 +29,15 @@ SYMPTOMS: dict[str, Advice] = {
         "The loss does not move from where it started",
         ("gradients vanish before they reach the early layers (deep sigmoid/tanh, tiny init)",
          "learning rate far too low, or parameters frozen / missing from the optimizer",
+         "weight decay so strong it pulls the weights to zero as fast as the gradient "
+         "moves them (an AdamW-sized decay, 0.01-0.1, given to SGD or Adam)",
          "the optimizer holds parameters of a model object that is no longer trained",
          "labels misaligned with inputs, so there is nothing to learn"),
         ("look at grad_norm/* per layer: which layers get a gradient at all?",
          "ReLU with Kaiming init, normalisation layers, residual connections",
          "raise the learning rate (an LR range test finds the scale)",
+         "weight decay in the usual range for the optimizer: SGD and Adam add it to the "
+         "gradient, so they take far less than AdamW's decoupled decay",
          "build the optimizer from the final model's parameters; check requires_grad")),
     "collapsed": Advice(
         "The run learned, then lost it",
