@@ -95,7 +95,8 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
     "rehab-tracker-v1": ("shuffl*", "grouped by", "sorted by", "ordered by class",
                          "class order", "by exercise"),
     "sensor-conv-v1": ("deep copy", "deepcopy", "copy of the model", "model.module",
-                       "update_parameters", "the optimizer holds", "frozen"),
+                       "update_parameters", "the optimizer holds", "frozen",
+                       "weights that compute", "optimizer steps, but"),
     "shells-objective-v1": ("maximi*", "minimi*", "wrong direction", "sign", "negat*",
                             "1 - score", "ascent", "backward() on"),
     "shells-warmup-v1": ("step / warmup", "epoch / warmup", "75x", "75 times",
@@ -107,7 +108,8 @@ GIVEAWAYS: dict[str, tuple[str, ...]] = {
                            "normaliz*", "0-255", "0..255", "mean and std",
                            "white paper reads 255", "raw pixel*"),
     "stockcard-digits-v1": ("duplicate*", "re-scan*", "rescan*", "near-duplicate*",
-                            "same card", "scanned twice", "copies", "leak*", "group*"),
+                            "same card", "scanned twice", "copies", "leak*", "group*",
+                            "already read", "already seen", "seen before", "had read"),
     "token-transformer-v1": ("log(1 -", "log(0)", "log of zero", "rounds to 1",
                              "binary_cross_entropy_with_logits", "with_logits",
                              "logsigmoid", "hand-written", "handwritten",
@@ -211,7 +213,8 @@ def code_names(path: Path) -> set[str]:
 
 
 def brief_problems(scenario: Scenario, brief: str | None = None) -> list[str]:
-    """Everything in a brief that names the scenario's bug or fix, as sentences."""
+    """Everything in a brief (or any text shown before a run) that names the scenario's
+    bug or fix, as sentences."""
     brief = scenario.brief if brief is None else brief
     problems = []
     allowed = locked_facts(scenario)
@@ -250,6 +253,66 @@ def test_the_brief_does_not_name_its_bug(scenario_id):
 @pytest.mark.parametrize("scenario_id", sorted(OLD_BRIEFS))
 def test_the_rules_catch_the_giveaways_issue_14_found(scenario_id):
     assert brief_problems(BUNDLED[scenario_id], OLD_BRIEFS[scenario_id])
+
+
+# What `sandbox list` and `sandbox show` print besides the brief: the title, the tags and
+# "What you will see". They are read first, so they follow the brief's rules; a symptom
+# says what the curves and the numbers show, never the mechanism behind them.
+def shown_texts(scenario: Scenario) -> dict[str, str]:
+    texts = {"title": scenario.title, **{f"tag '{t}'": t for t in scenario.tags}}
+    texts |= {f"symptom {s['id']}": s.get("text", "") for s in scenario.symptoms}
+    return texts
+
+
+def shown_problems(scenario: Scenario, texts: dict[str, str] | None = None) -> list[str]:
+    texts = shown_texts(scenario) if texts is None else texts
+    return [f"{where}: {p}" for where, text in texts.items()
+            for p in brief_problems(scenario, text)]
+
+
+# Tags name the area a scenario is in (the model family, the data, the pipeline stage),
+# never a bug class: a tag is read before the ticket is.
+BUG_TAGS = {"leakage", "data-leakage", "batchnorm", "train-eval-mode", "initialization",
+            "learning-rate", "vanishing-gradients", "exploding-gradients", "gradients",
+            "divergence", "shuffling", "scheduler", "warmup", "clipping", "zero-grad",
+            "mixed-precision", "duplicates", "normalization", "class-weights", "objective"}
+
+# Titles, tags and symptom texts issue 14's candidates read as giveaways.
+OLD_SHOWN = {
+    "batchnorm-eval-v2": {"tag 'batchnorm'": "batchnorm",
+                          "symptom": "Validation (one large batch) is far above the hidden "
+                                     "test scored in batches of 4."},
+    "building-energy-v1": {"title": "The portfolio model that knows one site at a time"},
+    "sensor-conv-v1": {"symptom": "The optimizer steps, but the weights that compute the "
+                                  "loss never change."},
+    "activity-gru-v1": {"symptom": "The logged learning rate is below 1% of its starting "
+                                   "value by step 25."},
+    "stockcard-digits-v1": {"title": "The stock cards that validation had already read"},
+    "exploding-lr-v2": {"tag 'learning-rate'": "learning-rate"},
+    "vanishing-gradients-v2": {"tag 'initialization'": "initialization"},
+}
+
+
+@pytest.mark.parametrize("scenario_id", sorted(BUNDLED))
+def test_the_title_tags_and_symptoms_do_not_name_the_bug(scenario_id):
+    scenario = BUNDLED[scenario_id]
+    assert shown_problems(scenario) == []
+    assert not BUG_TAGS & set(scenario.tags), "a tag names a bug class"
+
+
+@pytest.mark.parametrize("scenario_id", sorted(OLD_SHOWN))
+def test_the_rules_catch_the_titles_tags_and_symptoms_issue_14_found(scenario_id):
+    for where, text in OLD_SHOWN[scenario_id].items():
+        caught = shown_problems(BUNDLED[scenario_id], {where: text})
+        assert caught or (where.startswith("tag") and text in BUG_TAGS), where
+
+
+def test_no_scenario_keeps_the_one_line_quiz_block_nothing_reads():
+    """The quiz lives in quiz.yaml; a stale ``quiz:`` block in scenario.yaml would be a
+    second answer key for someone to keep in step."""
+    for scenario in BUNDLED.values():
+        assert "quiz" not in yaml.safe_load((scenario.path / "scenario.yaml").read_text("utf-8")), (
+            scenario.id)
 
 
 def test_a_config_fix_is_caught_by_its_key_and_its_value_as_tickets_write_them():
