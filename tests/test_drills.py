@@ -100,10 +100,10 @@ def test_pick_puts_unsolved_scenarios_first_and_filters(log):
         assert all(drills.TUTORIAL not in s.tags for s in picked)
         assert "exploding-lr-v2" not in [s.id for s in drills.pick(
             scenarios, log, count=4, rng=random.Random(seed))]
-    assert [s.id for s in drills.pick(scenarios, log, count=3, tag="leakage")] == [
+    assert [s.id for s in drills.pick(scenarios, log, count=3, tag="validation")] == [
         "data-leakage-v2"]
     assert all(s.difficulty == 2 for s in drills.pick(scenarios, log, count=9, difficulty=2))
-    with pytest.raises(ConfigError, match=r"Tags in the catalog: .*divergence"):
+    with pytest.raises(ConfigError, match=r"Tags in the catalog: .*tabular"):
         drills.pick(scenarios, log, count=1, tag="no-such-tag")
 
 
