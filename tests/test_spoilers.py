@@ -275,7 +275,12 @@ def shown_problems(scenario: Scenario, texts: dict[str, str] | None = None) -> l
 BUG_TAGS = {"leakage", "data-leakage", "batchnorm", "train-eval-mode", "initialization",
             "learning-rate", "vanishing-gradients", "exploding-gradients", "gradients",
             "divergence", "shuffling", "scheduler", "warmup", "clipping", "zero-grad",
-            "mixed-precision", "duplicates", "normalization", "class-weights", "objective"}
+            "mixed-precision", "duplicates", "normalization", "class-weights", "objective",
+            # the component the bug sits in: a stage (data, optimization, evaluation,
+            # serving) may be a tag, the part of it that is wrong may not
+            "losses", "schedule", "regularization", "preprocessing", "batching", "dropout",
+            "activations", "augmentation", "accumulation", "gradient-accumulation",
+            "imbalance", "class-imbalance", "scaling", "weight-decay"}
 
 # Titles, tags and symptom texts issue 14's candidates read as giveaways.
 OLD_SHOWN = {
