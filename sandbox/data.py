@@ -412,9 +412,11 @@ def _pump_windows(rng: np.random.Generator, n: int, fault_share: float,
 
 
 def pumps(seed: int, salt: Salt, n: int = 12000, fault_share: float = 0.015,
-          spread: float = 0.25, test_size: int = 6000) -> tuple[Split, Split | None]:
+          spread: float = 0.25, test_size: int = 24000) -> tuple[Split, Split | None]:
     """Rare faults in pump vibration features (N, 9), four classes; see
-    :func:`_pump_windows`. The hidden test has the fleet's class mix, as production does.
+    :func:`_pump_windows`. The hidden test has the fleet's class mix, as production does;
+    24,000 windows hold about 360 of each fault, so balanced accuracy moves about 0.01
+    between hidden samples (6,000 made it 0.02, and a fix near the bar a draw).
     """
     dev = _make(*_pump_windows(np.random.default_rng(seed), n, fault_share, spread), 4)
     if salt is None:
