@@ -215,6 +215,23 @@ def test_list_shows_status_and_best_time_without_creating_a_history(home):
     assert re.search(r"tiny-v1 .*solved .*3m15s \(1 hint", table.stdout.replace("│", " "))
 
 
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_list_gives_each_scenario_one_line_that_fits_the_terminal(home, columns):
+    listed = subprocess.run([sys.executable, "-m", "sandbox", "list", *TINY],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60,
+                            env={**os.environ, **home, "COLUMNS": str(columns)})
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    ids = list(discover([FIXTURE_SCENARIOS]))
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == len(ids), listed.stdout          # no row wraps onto a second line
+    assert all(len(line) <= columns for line in lines), listed.stdout
+    assert [row.split("│")[1].strip() for row in rows] == ids  # ids are never cut
+    tags_shown = "tags" in lines[2]
+    assert tags_shown == (columns >= 120), lines[2]
+    assert ("Tags are shown at" in listed.stdout) == (not tags_shown)
+
+
 def test_list_warns_and_still_lists_with_a_damaged_history(home):
     Path(home["SANDBOX_HOME"]).mkdir(parents=True)
     (Path(home["SANDBOX_HOME"]) / "history.sqlite3").write_bytes(b"not a database" * 100)

@@ -44,31 +44,57 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
+WIDE_LIST = 120  # columns from which `sandbox list` has room for the tags
+LIST_COLUMNS = ("id", "title", "level", "tags", "status", "best")
+
+
 def scenario_table(scenarios: list[Scenario], states: dict[str, Progress]) -> None:
-    """The catalog with each scenario's status and best time, and how far along you are."""
+    """The catalog with each scenario's status and best time, and how far along you are:
+    one line per scenario at any width (titles cut with an ellipsis, tags only where they
+    fit), so 25 scenarios stay one screen.
+    """
     from ..drills import TUTORIAL, clock, counted
 
-    table = Table(title="Scenarios", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    for column in ("title", "difficulty", "tags", "status", "best"):
-        table.add_column(column)
-    style = {"solved": "[green]solved[/]", "started": "[yellow]started[/]", "new": "new"}
+    rows = []
     for s in scenarios:
         state = states[s.id]
         best = clock(state.best_s) if state.best_s is not None else "-"
         if state.best_hints:
             best += f" ({state.best_hints} hint(s))"
-        title = f"{s.title} [dim](tutorial)[/]" if TUTORIAL in s.tags else s.title
-        table.add_row(s.id, title, STARS.get(s.difficulty, "?"), ", ".join(s.tags),
-                      style[state.status], best)
+        title = f"{s.title} (tutorial)" if TUTORIAL in s.tags else s.title
+        rows.append((s.id, title, STARS.get(s.difficulty, "?"), ", ".join(s.tags),
+                     state.status, best))
     out = console()
+    wide = out.width >= WIDE_LIST
+    widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(LIST_COLUMNS)]
+    fixed = sum(w for i, w in enumerate(widths) if i not in (1, 3)) + 3 * 6 + 1
+    room = max(out.width - fixed - (3 if wide else 0), 12)
+    title_w = min(widths[1], room if not wide else max(room * 3 // 5, room - widths[3]))
+    tags_w = max(room - title_w, 8)
+    table = Table(title="Scenarios", title_justify="left")
+    for i, header in enumerate(LIST_COLUMNS):
+        if i != 3 or wide:
+            table.add_column(header, no_wrap=True,
+                             width=title_w if i == 1 else tags_w if i == 3 else widths[i])
+    style = {"solved": "[green]solved[/]", "started": "[yellow]started[/]", "new": "new"}
+    for sid, title, level, tags, status, best in rows:
+        cells = [sid, safe(_cut(title, title_w)), level,
+                 *([safe(_cut(tags, tags_w))] if wide else []), style[status], best]
+        table.add_row(*cells)
     out.print(table)
     catalog = counted(scenarios)
     solved = sum(states[s.id].status == "solved" for s in catalog)
     started = sum(states[s.id].status == "started" for s in catalog)
     out.print(f"{solved} of {len(catalog)} solved, {started} started.")
+    if not wide:
+        out.print(f"[dim]Tags are shown at {WIDE_LIST} columns or more, and in `sandbox list "
+                  "--json`.[/]")
     out.print("Next: `sandbox next` starts the easiest one you have not solved; `sandbox "
               "start ID` a given one, `sandbox drill` a timed drill, `sandbox show ID` a brief.")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)].rstrip() + "…"
 
 
 def progress_label(group: str) -> str:
