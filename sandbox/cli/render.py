@@ -67,10 +67,13 @@ def scenario_table(scenarios: list[Scenario], states: dict[str, Progress]) -> No
     out = console()
     wide = out.width >= WIDE_LIST
     widths = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(LIST_COLUMNS)]
-    fixed = sum(w for i, w in enumerate(widths) if i not in (1, 3)) + 3 * 6 + 1
-    room = max(out.width - fixed - (3 if wide else 0), 12)
-    title_w = min(widths[1], room if not wide else max(room * 3 // 5, room - widths[3]))
-    tags_w = max(room - title_w, 8)
+    # what is left for title (and tags) once the other columns and the borders, 3 per
+    # column and 1, are drawn whole; 3 spare so that rich never has to squeeze
+    columns = len(LIST_COLUMNS) - (not wide)
+    fixed = widths[0] + widths[2] + widths[4] + widths[5] + 3 * columns + 1 + 3
+    room = max(out.width - fixed, 12)
+    tags_w = min(widths[3], room * 2 // 5)
+    title_w = min(widths[1], room - tags_w if wide else room)
     table = Table(title="Scenarios", title_justify="left")
     for i, header in enumerate(LIST_COLUMNS):
         if i != 3 or wide:
