@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,7 +116,16 @@ def test_ctrl_c_during_verify_prints_one_line_and_leaves_nothing(tmp_path):
     """Ctrl-C is SIGINT to the terminal's whole foreground group: the servers ignore it and
     each seed is in a group of its own, so only the grader hears it, and it stops the rest."""
     token = uuid.uuid4().hex
-    terminal = Terminal(*verify_args(tmp_path), cwd=tmp_path,
+    # tiny-v1 stops a seed after 6 s; on a loaded machine that limit could end the run
+    # before Ctrl-C arrives, so this copy gives the hanging candidate room to be interrupted
+    scenarios = tmp_path / "scenarios"
+    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", scenarios / "tiny-v1")
+    meta = scenarios / "tiny-v1" / "scenario.yaml"
+    assert "time_limit_s: 6\n" in meta.read_text()
+    meta.write_text(meta.read_text().replace("time_limit_s: 6\n", "time_limit_s: 120\n"))
+    args = verify_args(tmp_path)
+    args[args.index(str(FIXTURE_SCENARIOS))] = str(scenarios)
+    terminal = Terminal(*args, cwd=tmp_path,
                         env={"SANDBOX_TEST_TOKEN": token, "SANDBOX_HOME": str(tmp_path / "h")})
     try:
         assert wait_for(lambda: grandchildren_up(token), 90), \
