@@ -60,15 +60,30 @@ def grandchildren_up(token: str) -> bool:
     return any(GRANDCHILD in cmd for _, cmd in processes_with(token))
 
 
-def verify_args(tmp_path: Path, pipeline: str = FORKS) -> list[str]:
-    return ["verify", "tiny-v1", "--scenarios", str(FIXTURE_SCENARIOS), "--pipeline",
+def verify_args(tmp_path: Path, pipeline: str = FORKS,
+                scenarios: Path = FIXTURE_SCENARIOS) -> list[str]:
+    return ["verify", "tiny-v1", "--scenarios", str(scenarios), "--pipeline",
             pipeline, "--seeds", "1", "--logdir", str(tmp_path / "runs")]
+
+
+def patient_scenarios(tmp_path: Path) -> Path:
+    """A copy of tiny-v1 whose seeds may run 120 s, for tests that stop a run from outside.
+
+    tiny-v1 stops a seed after 6 s; on a loaded machine that limit can end the run (a FAIL
+    verdict, exit 1) before the signal under test arrives."""
+    scenarios = tmp_path / "scenarios"
+    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", scenarios / "tiny-v1")
+    meta = scenarios / "tiny-v1" / "scenario.yaml"
+    assert "time_limit_s: 6\n" in meta.read_text()
+    meta.write_text(meta.read_text().replace("time_limit_s: 6\n", "time_limit_s: 120\n"))
+    return scenarios
 
 
 def start_verify(tmp_path: Path, token: str, pipeline: str) -> subprocess.Popen[str]:
     env = {**os.environ, "SANDBOX_TEST_TOKEN": token,
            "SANDBOX_HOME": str(tmp_path / "home")}
-    return subprocess.Popen([sys.executable, "-m", "sandbox", *verify_args(tmp_path, pipeline)],
+    args = verify_args(tmp_path, pipeline, patient_scenarios(tmp_path))
+    return subprocess.Popen([sys.executable, "-m", "sandbox", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=env)
 
@@ -116,15 +131,7 @@ def test_ctrl_c_during_verify_prints_one_line_and_leaves_nothing(tmp_path):
     """Ctrl-C is SIGINT to the terminal's whole foreground group: the servers ignore it and
     each seed is in a group of its own, so only the grader hears it, and it stops the rest."""
     token = uuid.uuid4().hex
-    # tiny-v1 stops a seed after 6 s; on a loaded machine that limit could end the run
-    # before Ctrl-C arrives, so this copy gives the hanging candidate room to be interrupted
-    scenarios = tmp_path / "scenarios"
-    shutil.copytree(FIXTURE_SCENARIOS / "tiny-v1", scenarios / "tiny-v1")
-    meta = scenarios / "tiny-v1" / "scenario.yaml"
-    assert "time_limit_s: 6\n" in meta.read_text()
-    meta.write_text(meta.read_text().replace("time_limit_s: 6\n", "time_limit_s: 120\n"))
-    args = verify_args(tmp_path)
-    args[args.index(str(FIXTURE_SCENARIOS))] = str(scenarios)
+    args = verify_args(tmp_path, scenarios=patient_scenarios(tmp_path))
     terminal = Terminal(*args, cwd=tmp_path,
                         env={"SANDBOX_TEST_TOKEN": token, "SANDBOX_HOME": str(tmp_path / "h")})
     try:
