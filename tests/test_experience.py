@@ -87,6 +87,33 @@ def test_a_run_that_finished_at_chance_is_not_called_ok(home):
     assert re.search(r"seed 0 on cpu: ran to the end and fails .*test accuracy", first), first
 
 
+def test_the_paths_after_a_verdict_are_one_line_each_however_narrow(home, tmp_path):
+    """Run folders hold spaces (``attempt-02 tiny-v1 solution (...)``); at 80 columns a
+    path broken at one of them could not be copied, so each path line is printed whole."""
+    logdir = tmp_path / ("a-log-folder-deep-enough-that-the-path-passes-80-columns " * 2)
+    done = subprocess.run([sys.executable, "-m", "sandbox", "verify", "tiny-v1", *TINY,
+                           "--set", "optimizer.lr=0.5", "--logdir", str(logdir)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "COLUMNS": "80", **home})
+    assert done.returncode in (0, 1), done.stderr
+    lines = done.stdout.splitlines()
+    curves = next(line for line in lines if line.startswith("  curves: "))
+    logs = next(line for line in lines if line.startswith("  logs:  "))
+    assert len(curves) > 80 and Path(curves.removeprefix("  curves: ")).is_file(), curves
+    assert Path(logs.removeprefix("  logs:  ")).is_dir(), logs
+    assert any(line.endswith("beside your latest)") and "sandbox tb tiny-v1" in line
+               for line in lines)
+    deep_home = {**home, "SANDBOX_HOME": str(logdir / "home")}
+    started = subprocess.run([sys.executable, "-m", "sandbox", "start", "tiny-v1", *TINY],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300,
+                             env={**os.environ, "COLUMNS": "80", **deep_home})
+    assert started.returncode == 0, started.stderr
+    workspace = next(line for line in started.stdout.splitlines()
+                     if line.startswith("Workspace: "))
+    assert workspace.endswith("the ticket is TICKET.md)"), workspace
+    assert Path(workspace.removeprefix("Workspace: ").split("  (edit")[0], "TICKET.md").is_file()
+
+
 # --- the terminal: keys, restore, hints ------------------------------------------------
 
 def test_watch_takes_single_keys_and_puts_the_terminal_back(home, tmp_path):

@@ -107,7 +107,8 @@ def test_a_workspace_that_breaks_the_rules_is_bad_input(home):
     config.write_text(config.read_text().replace("epochs: 3", "epochs: 30"))
     result = cli(home, "verify", "tiny-v1", *TINY)
     assert result.returncode == 2 and "train.epochs" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert f"{config}: train.epochs: locked" in result.stderr  # the file, not a flag never given
+    assert "--config" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_two_verifications_at_once_are_both_recorded(home):

@@ -79,10 +79,10 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"[bold]{scenario.title}[/]\n{render.unfold(scenario.brief)}\n")
             if started.backup is not None:
                 out.print(f"(Your earlier files for it were backed up to {started.backup})",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
             out.print(f"Workspace: {started.workspace.root} (edit "
                       f"{', '.join(scenario.editable)}; TICKET.md there has the rules)",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
             shown_at = time.time()  # the tool's own run is not on the candidate's clock
             practice.run_broken(scenario, args.device, args.logdir, out,
                                 diagnosis=not args.interview)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         png = draw_quiz(folder / "curves.png", result, chosen.scenario.criteria,
                         f"Quiz, run {n}: what happened in this run?")
         loss_chart(result, out)
-        out.print(f"curves: {png}", highlight=False)
+        out.print(f"curves: {png}", highlight=False, soft_wrap=True)
         for k, question in enumerate(chosen.questions, 1):
             picked = ask(question, f"{n}.{k}", out)
             log.record_quiz_answer(chosen.scenario.id, question.kind,

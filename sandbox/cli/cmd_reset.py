@@ -50,7 +50,7 @@ def reset_one(args: argparse.Namespace) -> int:
         log.close_attempt(latest.id, "abandoned")
     out = render.console()
     out.print(f"{ws.root} has fresh files; yours were backed up to {saved}." if saved else
-              f"{ws.root} has fresh files.", highlight=False)
+              f"{ws.root} has fresh files.", highlight=False, soft_wrap=True)
     out.print(f"`sandbox start {scenario.id}` starts a new timed attempt.")
     return EXIT_PASS
 
@@ -70,7 +70,9 @@ def reset_all(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     history().close()
     target, moved = set_aside(home, list(discover(args.scenarios)))
-    out.print(f"Moved {len(moved)} item(s) to {target}: {', '.join(moved)}.", highlight=False)
+    out.print(f"Moved {len(moved)} item(s) to {target}: {', '.join(moved)}.", highlight=False,
+              soft_wrap=True)
     out.print(f"To undo: move them back into {home} (`mv {target}/* {target}/.[!.]* "
-              f"{home}/` with nothing running). `sandbox next` starts afresh.", highlight=False)
+              f"{home}/` with nothing running). `sandbox next` starts afresh.", highlight=False,
+              soft_wrap=True)
     return EXIT_PASS

@@ -38,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"[bold]{scenario.title}[/] ({scenario.id}), difficulty "
               f"{render.STARS[scenario.difficulty]}\n{render.unfold(scenario.brief)}\n")
     if started.backup is not None:
-        out.print(f"Your previous files were backed up to {started.backup}", highlight=False)
+        out.print(f"Your previous files were backed up to {started.backup}", highlight=False,
+                  soft_wrap=True)
     out.print(f"Workspace: {ws.root}  (edit {', '.join(scenario.editable)}; the ticket is "
-              "TICKET.md)", highlight=False)
+              "TICKET.md)", highlight=False, soft_wrap=True)
     if started.resumed:
         out.print(f"Resuming: your files are kept ({practice.edits(ws)}).", highlight=False)
         baseline = find_baseline(scenario, args.logdir)

@@ -311,10 +311,13 @@ def diagnosis(runs: list[RunDiagnosis], root: Path, out: Console | None = None) 
 
 
 def paths(outcome: Verification, out: Console) -> None:
-    out.print(f"  logs:  {safe(outcome.run_group)}")
-    out.print(f"  curves: {safe(outcome.png)}")
+    """One line each, never broken: run names hold spaces, and a path cut at one cannot be
+    copied (the terminal still wraps a long line for the eye).
+    """
+    out.print(f"  logs:  {safe(outcome.run_group)}", soft_wrap=True)
+    out.print(f"  curves: {safe(outcome.png)}", soft_wrap=True)
     out.print(f"  compare runs: sandbox tb {safe(outcome.scenario)} (or --compare for the "
-              "broken run beside your latest)")
+              "broken run beside your latest)", soft_wrap=True)
 
 
 def margins(rows: list[dict[str, Any]], out: Console) -> None:
