@@ -52,16 +52,17 @@ def run(args: argparse.Namespace) -> int:
     out = render.console()
     try:
         with running(shown, port=args.port, compare=args.compare) as server:
-            out.print(f"TensorBoard for {scenario.id}: {server.url}")
+            out.print(f"TensorBoard for {scenario.id}: {server.url}", soft_wrap=True)
             if args.compare:
                 out.print("  showing two runs, named in TensorBoard's run list:")
                 rows = [("broken", shown.broken), ("latest", shown.latest)]
             else:
-                out.print(f"  showing {len(shown.runs)} run(s) in {render.safe(shown.folder)}")
+                out.print(f"  showing {len(shown.runs)} run(s) in {render.safe(shown.folder)}",
+                          soft_wrap=True)
                 rows = [("broken run", shown.broken), ("latest attempt", shown.latest)]
             for name, chosen in rows:
                 out.print(f"  {name + ':':<16}"
-                          f"{render.safe(chosen.name) if chosen else '(none yet)'}")
+                          f"{render.safe(chosen.name) if chosen else '(none yet)'}", soft_wrap=True)
             out.print("  loss/train_log10 is the loss on a log scale, so a diverged run stays "
                       "on the chart; untick 'Ignore outliers in chart scaling' in the "
                       "settings to see all of it. Ctrl-C stops TensorBoard.")
