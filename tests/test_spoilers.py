@@ -492,9 +492,13 @@ def test_the_tutorial_fix_is_simple_and_not_a_catalog_scenarios_fix():
 
 @pytest.mark.slow
 def test_the_demo_shows_the_tutorial_fixed_and_nothing_of_the_catalog(tmp_path):
-    result = run_cli("demo", "--logdir", str(tmp_path / "runs"), "--device", "cpu")
+    result = run_cli("demo", "--logdir", str(tmp_path / "runs"), "--device", "cpu",
+                     env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = " ".join(result.stdout.split())
+    opened = next(line for line in result.stdout.splitlines() if line.startswith("Open "))
+    png = opened.removeprefix("Open ").removesuffix(" for both curves side by side,")
+    assert Path(png).is_file(), opened  # whole on one line, at any width
     tutorial = BUNDLED[cmd_demo.TUTORIAL]
     assert "The tutorial" in out and "made for this demo" in out
     assert cmd_demo.fix_summary(tutorial) in out and "PASS" in out and "FAIL" in out

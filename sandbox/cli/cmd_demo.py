@@ -75,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
                        logdir=args.logdir, on_event=on_event)
     render.verdict(fixed, scenario, out)
     out.print(f"\n[bold]Why it broke[/]: {render.safe(root_cause(scenario))}")
-    out.print(f"\nOpen {fixed.png} for both curves side by side, or run "
-              f"`tensorboard --logdir {args.logdir / scenario.id}` to overlay them.\n"
-              "That was the tutorial. Next: `sandbox list` for the catalog, `sandbox next` "
+    # the path and the command on lines of their own, never broken (see render.paths)
+    out.print(f"\nOpen {render.safe(fixed.png)} for both curves side by side,", soft_wrap=True)
+    out.print(f"or run `tensorboard --logdir {render.safe(args.logdir / scenario.id)}` to "
+              "overlay them.", soft_wrap=True)
+    out.print("That was the tutorial. Next: `sandbox list` for the catalog, `sandbox next` "
               "to start the easiest scenario you have not solved, or `sandbox drill` to fix "
               "some against the clock.")
     return EXIT_PASS if (not broken.passed and fixed.passed) else EXIT_FAIL
